@@ -393,8 +393,11 @@ export class Daemon {
     this.opts.notifier.stopping();
     this.log.info('stopping: answering pending requests and closing sessions');
     if (this.statusTimer) clearInterval(this.statusTimer);
+    // Peers first (synchronously they stop reconnecting and answer their queues), so a
+    // lond that goes away at the same moment is not reported as a lost session.
+    const peersStopped = Promise.all([...this.peers.values()].map((p) => p.stop(this.settings.shutdownTimeoutMs)));
     await Promise.all([...this.listeners.values()].map((l) => l.close(true)));
-    await Promise.all([...this.peers.values()].map((p) => p.stop(this.settings.shutdownTimeoutMs)));
+    await peersStopped;
     // Let the last answers reach the clients' sockets before they are closed.
     await new Promise((r) => setImmediate(r));
     for (const l of this.listeners.values()) l.dropClients();

@@ -90,7 +90,7 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'gatewaycIdleTimeout', field: 'idleTimeoutMs', kind: 'duration', default: '300',
     doc: 'Seconds after which an idle session beyond the first is closed.' },
   { key: 'gatewaycMaxRequestBytes', field: 'maxRequestBytes', kind: 'count', default: '4194304',
-    doc: 'Longest request line (bytes, without the newline) a client may send; a longer one is answered con_lost.' },
+    doc: 'Longest request line (bytes, without the newline) a client may send; the client gets an error line (`error: request longer than ...`) and the rest of that line is discarded.' },
   { key: 'gatewaycMaxAnswerBytes', field: 'maxAnswerBytes', kind: 'count', default: '67108864',
     doc: 'Longest answer line (bytes) accepted from a peer; a longer one closes that session.' },
   { key: 'gatewaycMaxClients', field: 'maxClientsPerPeer', kind: 'count', default: '1024',

@@ -1,0 +1,50 @@
+/**
+ * `npm run demo`: the daemon in the foreground on the bundled example (example/), with a
+ * small example lond (the test suite's fake lond) serving peers demo2 and demo3 on
+ * 127.0.0.2 and 127.0.0.3. Ctrl-C stops both.
+ */
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+
+const root = path.resolve(__dirname, '..', '..');
+const conf = path.join(root, 'example', 'gatewayc.conf');
+
+const lond = spawn(
+  process.execPath,
+  ['--openssl-legacy-provider', path.join(root, 'build', 'test', 'support', 'fake-lond-cli.js'), '--client', 'demo1', '--port', '15663', '--peer', 'demo2@127.0.0.2', '--peer', 'demo3@127.0.0.3'],
+  { stdio: ['ignore', 'inherit', 'inherit'] },
+);
+
+process.stderr.write(
+  [
+    '',
+    'gatewayc demo: example lond on 127.0.0.2/127.0.0.3:15663, daemon on example/gatewayc.conf.',
+    'In another terminal:',
+    `  ./bin/gatewayctl --config example/gatewayc.conf status`,
+    `  ./bin/gatewayctl --config example/gatewayc.conf send demo2 ping`,
+    `  ./bin/gatewayctl --config example/gatewayc.conf send demo3 encrypt:echo:hello`,
+    'Ctrl-C stops the demo.',
+    '',
+  ].join('\n'),
+);
+
+const daemon = spawn(process.execPath, [path.join(root, 'bin', 'gatewayc'), '--config', conf], { stdio: 'inherit' });
+
+let stopping = false;
+const stop = (): void => {
+  if (stopping) return;
+  stopping = true;
+  daemon.kill('SIGTERM');
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
+daemon.on('exit', (code) => {
+  lond.kill('SIGTERM');
+  process.exitCode = code ?? 1;
+});
+lond.on('exit', (code) => {
+  if (!stopping) {
+    process.stderr.write(`example lond exited (${code}); stopping the demo\n`);
+    stop();
+  }
+});
