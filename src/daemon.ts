@@ -137,7 +137,9 @@ export class Daemon {
 
   private async ensureSpool(): Promise<void> {
     try {
-      await fs.promises.mkdir(this.settings.delayedDir, { recursive: true, mode: 0o2770 });
+      // No setgid bit here: RestrictSUIDSGID= forbids it even on an existing directory; the
+      // package creates the spool 2770 so files written by the web server keep its group.
+      await fs.promises.mkdir(this.settings.delayedDir, { recursive: true, mode: 0o770 });
     } catch (err) {
       this.log.error(`cannot create the delayed-message directory ${this.settings.delayedDir}: ${(err as Error).message}`);
     }

@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     process.stderr.write(`gatewayc: ${(err as Error).message}\n`);
     process.exit(1);
   }
-  const inherited = takeInheritedSockets(process.env);
+  const inherited = takeInheritedSockets(process.env, process.pid, (problem) => log.warn(`socket activation: ${problem}`));
   const daemon = new Daemon({ configFiles, ...(defaultHostId !== undefined ? { defaultHostId } : {}), log, notifier, inherited });
   try {
     await daemon.start();

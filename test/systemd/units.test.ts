@@ -1,0 +1,171 @@
+/**
+ * The unit files as systemd itself reads them, offline (`systemd-analyze verify` and
+ * `security --offline`): no running systemd is needed, but systemd-analyze is. The real
+ * behaviour is proven in booted containers by the system tests.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const UNITS = path.resolve(__dirname, '../../../systemd');
+const GENERATOR = path.join(UNITS, 'gatewayc-generator');
+const UNIT_FILES = ['gatewayc.service', 'gatewayc@.socket', 'gatewayc-control.socket'];
+
+const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });
+const noAnalyze = analyze.error ? 'systemd-analyze is not installed' : false;
+
+function tmp(t: { after: (fn: () => void) => void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gwc-units-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The units plus the generator's output for `conf` and `hosts`, in one directory, as systemd would merge them. */
+function unitDir(t: { after: (fn: () => void) => void }, confLines: string[], hosts: string[]): string {
+  const root = tmp(t);
+  const units = path.join(root, 'units');
+  fs.mkdirSync(path.join(root, 'etc'));
+  fs.writeFileSync(path.join(root, 'etc/gatewayc.conf'), [`PerlSetVar lonTabDir ${root}/etc`, 'PerlSetVar lonHostID me', ...confLines, ''].join('\n'));
+  fs.writeFileSync(path.join(root, 'etc/hosts.tab'), hosts.map((id) => `${id}:dom:library:${id}.example.edu:10.0.0.1\n`).join(''));
+  const r = spawnSync(GENERATOR, [units, path.join(root, 'early'), path.join(root, 'late')], {
+    env: { PATH: process.env.PATH, GATEWAYC_CONF: path.join(root, 'etc/gatewayc.conf') },
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  for (const f of UNIT_FILES) fs.copyFileSync(path.join(UNITS, f), path.join(units, f));
+  return units;
+}
+
+/** `systemd-analyze verify` of the service and the named units; at debug level it dumps each unit on stdout. */
+function verify(dir: string, names: string[]): { status: number | null; stderr: string; dump: string } {
+  const run = (debug: boolean): ReturnType<typeof spawnSync> =>
+    spawnSync('systemd-analyze', ['verify', '--man=no', './gatewayc.service', ...names], {
+      cwd: dir,
+      env: { PATH: process.env.PATH, ...(debug ? { SYSTEMD_LOG_LEVEL: 'debug' } : {}) },
+      encoding: 'utf8',
+    });
+  const plain = run(false);
+  return { status: plain.status, stderr: String(plain.stderr), dump: String(run(true).stdout) };
+}
+
+/** The dumped settings of one unit: "-> Unit NAME:" followed by indented "Key: value" lines. */
+function settings(dump: string, unit: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const lines = dump.split('\n');
+  const start = lines.findIndex((l) => l.trim() === `-> Unit ${unit}:`);
+  assert.ok(start >= 0, `no dump of ${unit}`);
+  for (const l of lines.slice(start + 1)) {
+    const m = /^\t\t([A-Za-z]+): (.*)$/.exec(l);
+    if (!m) {
+      if (/^\s*-> Unit /.test(l)) break;
+      continue;
+    }
+    // Dependencies carry where they came from: "Wants: x.socket (origin-file)".
+    const value = (m[2] as string).replace(/ \((origin|destination)-[^)]*\)$/, '');
+    out.set(m[1] as string, [...(out.get(m[1] as string) ?? []), value]);
+  }
+  return out;
+}
+
+/** Only complaints about the programs this machine lacks; no syntax warnings. */
+function assertClean(stderr: string): void {
+  const ours = stderr.split('\n').filter((l) => /gatewayc/.test(l));
+  for (const l of ours) assert.match(l, /Command \/usr\/sbin\/gatewayc(tl)? is not executable/, l);
+}
+
+const TRICKY = ['msul1', 'foo-bar', 'a.b~c', '.dot', 'pct%20'];
+const escaped = (id: string): string => {
+  const r = spawnSync('systemd-escape', ['--', id], { encoding: 'utf8' });
+  return r.stdout.trim();
+};
+
+test('each peer socket listens on <lonSockDir>/<id> and names its descriptor <id>, "-" and odd characters included', { skip: noAnalyze }, (t) => {
+  for (const [conf, dir] of [[[], '/run/gatewayc/sockets'], [['PerlSetVar lonSockDir /srv/gw/sock'], '/srv/gw/sock']] as [string[], string][]) {
+    const units = unitDir(t, conf, TRICKY);
+    const names = TRICKY.map((id) => `gatewayc@${escaped(id)}.socket`);
+    const r = verify(units, names);
+    assertClean(r.stderr);
+    for (const [i, id] of TRICKY.entries()) {
+      const s = settings(r.dump, names[i] as string);
+      assert.deepEqual(s.get('ListenStream'), [`${dir}/${id}`], `${id} in ${dir}`);
+      assert.deepEqual(s.get('FileDescriptorName'), [id]);
+      assert.deepEqual(s.get('SocketMode'), ['0660']);
+      assert.deepEqual(s.get('SocketGroup'), ['www-data']);
+      assert.deepEqual(s.get('RemoveOnStop'), ['no']);
+    }
+    const service = settings(r.dump, 'gatewayc.service');
+    for (const n of names) assert.ok(service.get('Wants')?.includes(n), `gatewayc.service wants ${n}`);
+    assert.ok(service.get('Wants')?.includes('gatewayc-control.socket'));
+  }
+});
+
+test('the control socket is /run/gatewayc/control, named "control", for root and the gatewayc group', { skip: noAnalyze }, (t) => {
+  const units = unitDir(t, [], []);
+  const r = verify(units, ['gatewayc-control.socket']);
+  assertClean(r.stderr);
+  const s = settings(r.dump, 'gatewayc-control.socket');
+  assert.deepEqual(s.get('ListenStream'), ['/run/gatewayc/control']);
+  assert.deepEqual(s.get('FileDescriptorName'), ['control']);
+  assert.deepEqual(s.get('SocketMode'), ['0660']);
+  assert.deepEqual(s.get('SocketUser'), ['root']);
+  assert.deepEqual(s.get('SocketGroup'), ['gatewayc']);
+});
+
+test('a configuration under /home gets its paths opened in the service', { skip: noAnalyze }, (t) => {
+  const units = unitDir(t, ['PerlSetVar lonSockDir /home/httpd/sockets', 'PerlSetVar gatewaycDelayedDir /home/httpd/sockets/delayed'], ['msul1']);
+  const r = verify(units, ['gatewayc@msul1.socket']);
+  assertClean(r.stderr);
+  const s = settings(r.dump, 'gatewayc.service');
+  assert.deepEqual(s.get('ProtectHome'), ['read-only']);
+  assert.match((s.get('ReadWritePaths') ?? []).join(' '), /-\/home\/httpd\/sockets -\/home\/httpd\/sockets\/delayed/);
+  assert.deepEqual(settings(r.dump, 'gatewayc@msul1.socket').get('ListenStream'), ['/home/httpd/sockets/msul1']);
+});
+
+test('the service as systemd reads it: notify, watchdog, restart policy, user, command lines', { skip: noAnalyze }, (t) => {
+  const r = verify(unitDir(t, [], []), []);
+  assertClean(r.stderr);
+  const s = settings(r.dump, 'gatewayc.service');
+  assert.deepEqual(s.get('Type'), ['notify']);
+  assert.deepEqual(s.get('NotifyAccess'), ['main']);
+  assert.deepEqual(s.get('WatchdogSec'), ['30s']);
+  assert.deepEqual(s.get('Restart'), ['on-failure']);
+  assert.deepEqual(s.get('User'), ['gatewayc']);
+  assert.deepEqual(s.get('UMask'), ['0007']);
+  const commands = [...r.dump.matchAll(/^\t\t-> (Exec\w+):\n\t\t\tCommand Line: (.*)$/gm)].map((m) => `${m[1]} ${m[2]}`);
+  assert.deepEqual(commands, [
+    `ExecStart /usr/sbin/gatewayc --config /etc/gatewayc/gatewayc.conf --default-host-id ${os.hostname().split('.')[0]}`,
+    'ExecReload /usr/sbin/gatewayctl reload',
+  ]);
+});
+
+test('decisions the unit comments explain stay made', () => {
+  const service = fs.readFileSync(path.join(UNITS, 'gatewayc.service'), 'utf8');
+  // V8's JIT needs W+X memory; the socket directory must survive service stops.
+  assert.doesNotMatch(service, /^MemoryDenyWriteExecute=/m);
+  assert.doesNotMatch(service, /^RuntimeDirectory=/m);
+  // Not dumped by systemd-analyze 252, so checked here: a broken config (exit 78) must
+  // not restart in a loop; journal lines carry the daemon's name.
+  assert.match(service, /^RestartPreventExitStatus=78$/m);
+  assert.match(service, /^SyslogIdentifier=gatewayc$/m);
+  for (const f of ['gatewayc@.socket', 'gatewayc-control.socket']) {
+    const socket = fs.readFileSync(path.join(UNITS, f), 'utf8');
+    // Sockets outlive restarts of the service, so clients never see the path vanish.
+    assert.doesNotMatch(socket, /^(PartOf|BindsTo|Requires)=/m, f);
+    assert.doesNotMatch(socket, /^RemoveOnStop=yes/m, f);
+    assert.match(socket, /^Service=gatewayc\.service$/m, f);
+  }
+});
+
+test('hardening: exposure at most 2.0 in systemd-analyze security', { skip: noAnalyze }, (t) => {
+  const r = spawnSync('systemd-analyze', ['security', '--offline=true', path.join(UNITS, 'gatewayc.service')], { encoding: 'utf8' });
+  const m = /Overall exposure level for gatewayc\.service: (\d+\.\d+)/.exec(r.stdout);
+  if (!m) {
+    t.skip(`systemd-analyze security --offline is not available here: ${r.stderr.trim().split('\n')[0] ?? ''}`);
+    return;
+  }
+  t.diagnostic(`exposure ${m[1]}`);
+  assert.ok(Number(m[1]) <= 2.0, `exposure ${m[1]}`);
+});
