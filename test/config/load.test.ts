@@ -32,7 +32,7 @@ test('the bundled example: demo1 with peers demo2 and demo3, paths under example
   const conf = path.relative(process.cwd(), path.join(exampleDir, 'gatewayc.conf'));
   const loaded = loadAll([conf]);
   assert.equal(loaded.settings.lonHostID, 'demo1');
-  assert.deepEqual(loaded.peers.map((p) => [p.id, p.address]), [['demo2', '127.0.0.1'], ['demo3', '127.0.0.1']]);
+  assert.deepEqual(loaded.peers.map((p) => [p.id, p.address]), [['demo2', '127.0.0.2'], ['demo3', '127.0.0.3']]);
   assert.deepEqual(loaded.warnings, []);
   assert.equal(loaded.settings.lonTabDir, exampleDir);
   assert.equal(loaded.hostsFile, path.join(exampleDir, 'hosts.tab'));
