@@ -8,7 +8,10 @@ import { ControlRequest, ControlServer } from './front/control';
 import type { RequestSink } from './front/client';
 import { PeerListener } from './front/listener';
 import type { Logger } from './log';
-import { Peer, PeerSettings } from './peer/peer';
+import { chooseKeyMode } from './peer/keymode';
+import { keyModeName, Peer, PeerSettings } from './peer/peer';
+import type { SessionKeyMode } from './peer/session';
+import { checkPki, PkiCheck } from './pki/check';
 import { Spool } from './peer/spool';
 import type { Notifier } from './systemd/notify';
 import { groupId } from './util/group';
@@ -51,8 +54,42 @@ export function loadConfiguration(files: string[], defaultHostId: string | undef
   return loaded;
 }
 
-function peerSettings(s: Settings, p: PeerEntry): PeerSettings {
+/**
+ * The network's certificates, checked once per start/reload. Only looked at when ssl may
+ * be used (keyMode ssl or auto): an explicit insecure/local setup never needs them.
+ */
+export function checkCertificates(s: Settings, log: Logger): PkiCheck | undefined {
+  if (s.keyMode !== 'ssl' && s.keyMode !== 'auto') return undefined;
+  const pki = checkPki({ ca: s.caFile, cert: s.certFile, key: s.keyFile }, new Date(), { hostId: s.lonHostID });
+  if (!pki.configured && s.keyMode === 'auto') {
+    log.info(`no certificates in ${s.certDir}: key mode auto uses local (127.0.0.1) or the 2002 exchange${s.allowInsecure ? '' : ' — which loncAllowInsecure 0 forbids'}`);
+    return pki;
+  }
+  for (const p of pki.problems) {
+    const line = `${p.file}: ${p.message}`;
+    if (p.severity === 'error') log.error(`certificates: ${line}`);
+    else log.warn(`certificates: ${line}`);
+  }
+  return pki;
+}
+
+function keyModeFor(s: Settings, p: PeerEntry, pki: PkiCheck | undefined): SessionKeyMode {
+  const choice = chooseKeyMode(s.keyMode, { address: p.address, haveCertificates: pki?.ok === true, allowInsecure: s.allowInsecure });
+  if ('error' in choice) return { error: choice.error };
+  if (choice.mode === 'ssl') {
+    if (!pki?.ok || !pki.material) {
+      const first = pki?.problems.find((x) => x.severity === 'error');
+      return { error: `ssl key mode needs usable certificates${first ? `: ${first.file}: ${first.message}` : ''}` };
+    }
+    return { mode: 'ssl', material: pki.material, version: VERSION };
+  }
+  if (choice.mode === 'local') return { mode: 'local', dir: s.localKeyDir };
+  return { mode: 'insecure' };
+}
+
+function peerSettings(s: Settings, p: PeerEntry, pki: PkiCheck | undefined): PeerSettings {
   return {
+    keyMode: keyModeFor(s, p, pki),
     hostId: s.lonHostID,
     address: p.address,
     port: s.londPort,
@@ -165,6 +202,7 @@ export class Daemon {
 
   /** Starts added peers, stops removed ones, updates the rest in place. */
   private async applyPeers(entries: PeerEntry[], warnings: string[]): Promise<Omit<ReloadResult, 'ok' | 'warnings'>> {
+    const pki = checkCertificates(this.settings, this.log);
     const wanted = new Map(entries.map((e) => [e.id, e]));
     const added: string[] = [];
     const removed: string[] = [];
@@ -192,7 +230,7 @@ export class Daemon {
     for (const l of this.listeners.values()) l.opts = lopts;
 
     for (const [id, entry] of wanted) {
-      const ps = peerSettings(this.settings, entry);
+      const ps = peerSettings(this.settings, entry, pki);
       const existing = this.peers.get(id);
       if (existing) {
         if (existing.update(ps)) reconnected.push(id);
@@ -296,6 +334,7 @@ export class Daemon {
         address: p.settings.address,
         port: p.settings.port,
         state: p.state,
+        keyMode: keyModeName(p.settings.keyMode),
         sessions: { open: c.open, busy: c.busy, opening: c.opening, max: p.settings.maxSessions },
         queued: p.queued,
         failures: p.failures,

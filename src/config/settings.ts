@@ -37,6 +37,7 @@ export interface Settings {
   certFile: string;
   keyFile: string;
   allowInsecure: boolean;
+  localKeyDir: string;
   logLevel: LogLevel;
   /** Group given to sockets the daemon creates itself; undefined = leave as is. */
   socketGroup: string | undefined;
@@ -115,6 +116,8 @@ export const KEYS: readonly KeySpec[] = [
     doc: "This host's private key: a file name in lonCertificateDirectory, or an absolute path." },
   { key: 'loncAllowInsecure', field: 'allowInsecure', kind: 'bool', default: '1',
     doc: 'Whether keyMode auto may fall back to the 2002 ekey exchange.' },
+  { key: 'gatewaycLocalKeyDir', field: 'localKeyDir', kind: 'path', default: '/run/gatewayc/keys',
+    doc: 'Directory for the one-time key files of the local key mode (peers on 127.0.0.1): lond must be able to read and delete them (the package makes it 2770 gatewayc:www-data).' },
   { key: 'gatewaycLogLevel', field: 'logLevel', kind: 'enum', default: 'info', choices: LOG_LEVELS,
     doc: 'Least severe log level written.' },
   { key: 'gatewaycSocketGroup', field: 'socketGroup', kind: 'group', default: undefined,
@@ -240,6 +243,7 @@ export function buildSettings(conf: ConfResult, opts: { requireHostId?: boolean 
     certFile: certFile('lonnetCertificate', certDir),
     keyFile: certFile('lonnetPrivateKey', certDir),
     allowInsecure: bool('loncAllowInsecure'),
+    localKeyDir: pathOf('gatewaycLocalKeyDir'),
     logLevel: choice('gatewaycLogLevel', LOG_LEVELS),
     socketGroup: group('gatewaycSocketGroup'),
   };

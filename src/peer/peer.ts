@@ -1,7 +1,7 @@
 import type { Logger } from '../log';
 import { backoffDelay } from './backoff';
 import { Deque } from './queue';
-import { Answer, Session, SessionError } from './session';
+import { Answer, Session, SessionError, SessionKeyMode } from './session';
 import { LatencyRing } from './stats';
 
 export interface PeerSettings {
@@ -17,6 +17,21 @@ export interface PeerSettings {
   retryMaxMs: number;
   maxQueue: number;
   maxAnswerBytes: number;
+  keyMode: SessionKeyMode;
+}
+
+/** Whether a reload changed how this peer's sessions get their key (then they reconnect). */
+function sameKeyMode(a: SessionKeyMode, b: SessionKeyMode): boolean {
+  if ('error' in a || 'error' in b) return 'error' in a && 'error' in b && a.error === b.error;
+  if (a.mode !== b.mode) return false;
+  if (a.mode === 'ssl' && b.mode === 'ssl') return a.material.ca === b.material.ca && a.material.cert === b.material.cert && a.material.key === b.material.key;
+  if (a.mode === 'local' && b.mode === 'local') return a.dir === b.dir;
+  return true;
+}
+
+/** The key mode's name for status and logs. */
+export function keyModeName(k: SessionKeyMode): string {
+  return 'error' in k ? 'none' : k.mode;
 }
 
 export type PeerState = 'connecting' | 'up' | 'down' | 'stopped';
@@ -54,6 +69,8 @@ const BACKOFF_BASE_MS = 1000;
 /** A session that dies sooner than this after its handshake counts as a failed attempt. */
 const SHORT_LIVED_MS = 2000;
 
+const QUEUE_FULL_WARN_MS = 10_000;
+
 const ERROR_TOKENS = /^(refused|rejected|unknown_cmd|error:)/;
 
 /**
@@ -81,6 +98,8 @@ export class Peer {
   private delivering = false;
   private retire = new Set<Session>();
   private stopping = false;
+  private queueFullWarnedAt = 0;
+  private queueFullSilenced = 0;
 
   constructor(
     readonly id: string,
@@ -103,7 +122,7 @@ export class Peer {
       return req;
     }
     if (this.queue.length >= this.settings.maxQueue) {
-      this.log.warn({ peer: this.id }, `queue full (gatewaycMaxQueue ${this.settings.maxQueue}): answering con_lost`);
+      this.warnQueueFull();
       this.lose(req);
       return req;
     }
@@ -111,6 +130,19 @@ export class Peer {
     this.queue.push(req);
     this.dispatch();
     return req;
+  }
+
+  /** One warning per QUEUE_FULL_WARN_MS: a flood of refused requests must not flood the journal too. */
+  private warnQueueFull(): void {
+    const now = Date.now();
+    if (now - this.queueFullWarnedAt < QUEUE_FULL_WARN_MS) {
+      this.queueFullSilenced++;
+      return;
+    }
+    const more = this.queueFullSilenced > 0 ? ` (${this.queueFullSilenced} more since the last warning)` : '';
+    this.log.warn({ peer: this.id }, `queue full (gatewaycMaxQueue ${this.settings.maxQueue}): answering con_lost${more}`);
+    this.queueFullWarnedAt = now;
+    this.queueFullSilenced = 0;
   }
 
   /** `close_connection_exit`: end every session (busy ones after their request), then reconnect. */
@@ -136,10 +168,11 @@ export class Peer {
 
   /** Reload: new settings; a changed address or port reconnects, others apply in place. */
   update(next: PeerSettings): boolean {
-    const reconnect = next.address !== this.settings.address || next.port !== this.settings.port || next.hostId !== this.settings.hostId;
+    const reconnect =
+      next.address !== this.settings.address || next.port !== this.settings.port || next.hostId !== this.settings.hostId || !sameKeyMode(next.keyMode, this.settings.keyMode);
     this.settings = next;
     if (reconnect) {
-      this.log.info({ peer: this.id }, `address changed to ${next.address}:${next.port}: reconnecting`);
+      this.log.info({ peer: this.id }, `address or key mode changed (now ${next.address}:${next.port}, ${keyModeName(next.keyMode)}): reconnecting`);
       for (const s of [...this.sessions]) {
         if (s.state === 'busy') this.retire.add(s);
         else s.close('address changed');
@@ -284,6 +317,7 @@ export class Peer {
       connectTimeoutMs: this.settings.connectTimeoutMs,
       handshakeTimeoutMs: this.settings.handshakeTimeoutMs,
       maxAnswerBytes: this.settings.maxAnswerBytes,
+      keyMode: this.settings.keyMode,
       warn: (m) => this.log.warn({ peer: this.id }, m),
     });
     this.sessions.add(s);

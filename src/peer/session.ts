@@ -2,7 +2,15 @@ import * as net from 'node:net';
 import { Idea } from '../crypto/idea';
 import { LineReader, stripCR } from '../protocol/framing';
 import { decodeEncAnswer, encodeEncryptedRequest, isEncAnswer, isEncryptRequest, EncAnswerError } from '../protocol/codec';
-import { HandshakeChannel, HandshakeError, insecureHandshake } from './handshake';
+import { HandshakeError, insecureHandshake } from './handshake';
+import { InboundRouter, localHandshake, RawChannel, sslHandshake, TlsMaterial } from './keymode';
+
+/** How a session gets its key, decided per peer from gatewaycKeyMode (see keymode/select). */
+export type SessionKeyMode =
+  | { mode: 'insecure' }
+  | { mode: 'ssl'; material: TlsMaterial; version: string }
+  | { mode: 'local'; dir: string }
+  | { error: string };
 
 export interface SessionOptions {
   peerId: string;
@@ -12,6 +20,7 @@ export interface SessionOptions {
   connectTimeoutMs: number;
   handshakeTimeoutMs: number;
   maxAnswerBytes: number;
+  keyMode: SessionKeyMode;
   warn(message: string): void;
 }
 
@@ -59,6 +68,8 @@ export class Session {
   private cipher: Idea | undefined;
   private waiter: Waiter | undefined;
   private reader: LineReader;
+  /** Socket bytes go to the line reader, or for a while (TLS key exchange) to a raw phase. */
+  private router: InboundRouter;
 
   constructor(private readonly opts: SessionOptions) {
     this.reader = new LineReader({
@@ -66,22 +77,35 @@ export class Session {
       onLine: (line) => this.onLine(line),
       onOverflow: () => this.fail(new SessionError(`peer sent a line longer than gatewaycMaxAnswerBytes (${opts.maxAnswerBytes} bytes)`)),
     });
+    this.router = new InboundRouter((chunk) => this.reader.push(chunk));
   }
 
   /** Connects and runs the handshake; resolves once requests can be sent. */
   async open(): Promise<void> {
     const started = Date.now();
+    const km = this.opts.keyMode;
+    if ('error' in km) {
+      const e = new SessionError(km.error);
+      this.fail(e);
+      throw e;
+    }
     await this.connect();
-    const channel: HandshakeChannel = {
+    const channel: RawChannel = {
       ask: (step, line) => this.exchange(typeof line === 'string' ? Buffer.from(line, 'latin1') : line, this.opts.handshakeTimeoutMs, `${step} step`).then((b) => b.toString('latin1')),
       warn: (m) => this.opts.warn(m),
+      startRaw: (handlers) => this.router.startRaw(handlers, (chunk) => void this.sock?.write(chunk)),
     };
     try {
-      const key = await insecureHandshake(channel, this.opts.peerId, this.opts.hostId);
+      const key =
+        km.mode === 'ssl'
+          ? await sslHandshake(channel, { peerId: this.opts.peerId, version: km.version, material: km.material, timeoutMs: this.opts.handshakeTimeoutMs })
+          : km.mode === 'local'
+            ? await localHandshake(channel, { dir: km.dir })
+            : await insecureHandshake(channel, this.opts.peerId, this.opts.hostId);
       this.cipher = new Idea(key);
       key.fill(0);
     } catch (err) {
-      const e = err instanceof HandshakeError ? new SessionError(`handshake failed: ${err.message}`, err.refused) : err;
+      const e = err instanceof HandshakeError ? new SessionError(`handshake failed (${km.mode} key mode): ${err.message}`, err.refused) : err;
       this.fail(e as Error);
       throw e;
     }
@@ -135,7 +159,7 @@ export class Session {
         clearTimeout(timer);
         resolve();
       });
-      sock.on('data', (chunk: Buffer) => this.reader.push(chunk));
+      sock.on('data', (chunk: Buffer) => this.router.push(chunk));
       sock.on('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         const e = new SessionError(describeSocketError(err, this.opts.address, this.opts.port));
@@ -186,6 +210,7 @@ export class Session {
     this.closeReason = err.message;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.cipher = undefined;
+    this.router.close(err);
     const w = this.waiter;
     this.waiter = undefined;
     if (w) {

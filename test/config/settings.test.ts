@@ -58,6 +58,7 @@ const DEFAULTS: Settings = {
   certFile: '/etc/gatewayc/certs/lonhostcert.pem',
   keyFile: '/etc/gatewayc/certs/lonhostkey.pem',
   allowInsecure: true,
+      localKeyDir: '/run/gatewayc/keys',
   logLevel: 'info',
   socketGroup: undefined,
 };

@@ -336,12 +336,12 @@ class LondChild {
     }
     if (this.state === 'new') {
       await this.handshakeDelay();
-      const modes = this.opts.keyModes;
-      if (modes?.ssl && text.startsWith('init:ssl')) {
-        this.startSsl(modes.ssl);
+      const modes = this.lond.keyModes;
+      if (modes.ssl && text.startsWith('init:ssl')) {
+        this.startSsl(typeof modes.ssl === 'function' ? modes.ssl(this.lond.id) : modes.ssl);
         return;
       }
-      if (modes?.local && text.startsWith('init:local:')) {
+      if (modes.local && text.startsWith('init:local:')) {
         await this.startLocal(text.slice('init:local:'.length), modes.local === true ? {} : modes.local);
         return;
       }
@@ -463,6 +463,8 @@ export class FakeLond extends EventEmitter {
   readonly id: string;
   readonly host: string;
   faults: LondFaults;
+  /** From opts.keyModes; may be replaced while running (read at each init:ssl / init:local). */
+  keyModes: FakeKeyModes;
   readonly stats: LondStats = { connections: 0, handshakes: 0, requests: 0, exits: 0, open: 0, malformed: 0 };
   readonly received: ReceivedRequest[] = [];
   readonly sessionKeys: Buffer[] = [];
@@ -485,6 +487,7 @@ export class FakeLond extends EventEmitter {
     this.id = opts.id;
     this.host = opts.host ?? '127.0.0.1';
     this.faults = opts.faults ?? {};
+    this.keyModes = opts.keyModes ?? {};
     this.server = net.createServer((socket) => this.onConnection(socket));
   }
 

@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import { testPki, writePkiFiles } from '../support/certs';
+import { FakeLond, startLondNetwork } from '../support/fake-lond';
+import { ask, startDaemon, TestDaemon, waitUntil } from '../support/daemon';
+import type { FakeTlsOptions } from '../support/fake-lond-tls';
+
+const HOST = 'gwkeys1';
+const cleanups: (() => Promise<unknown> | void)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+/** A daemon whose certificates are HOST's, from the test CA, against londs with the given TLS behaviour. */
+async function sslSetup(ids: string[], tls: (id: string) => FakeTlsOptions, settings: Record<string, string | number> = {}) {
+  const pki = testPki();
+  const net = await startLondNetwork(ids, HOST, { keyModes: { ssl: tls } });
+  cleanups.push(() => net.stop());
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatewayc-keys-'));
+  writePkiFiles(path.join(dir, 'certs'), pki.host(HOST));
+  const d = await startDaemon({
+    hostId: HOST,
+    port: net.port,
+    peers: ids.map((id) => ({ id, address: net.addressOf(id) })),
+    settings: { lonCertificateDirectory: path.join(dir, 'certs'), gatewaycMaxAttempts: 2, gatewaycRetryMax: 0.5, ...settings },
+  });
+  cleanups.push(async () => {
+    await d.stop();
+    d.cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return { net, d };
+}
+
+function good(id: string): FakeTlsOptions {
+  const pki = testPki();
+  return { ca: pki.ca.cert, cert: pki.host(id).cert, key: pki.host(id).key };
+}
+
+function lond(net: { londs: Map<string, FakeLond> }, id: string): FakeLond {
+  const l = net.londs.get(id);
+  assert.ok(l);
+  return l;
+}
+
+test('auto with certificates: ssl key exchange, then IDEA in the clear on the same connection', async () => {
+  const { net, d } = await sslSetup(['tls1'], good);
+  assert.equal(await ask(d.socketPath('tls1'), 'encrypt:echo:over-tls-key'), 'over-tls-key');
+  assert.equal(await ask(d.socketPath('tls1'), 'ping'), 'tls1');
+  const l = lond(net, 'tls1');
+  assert.equal(l.stats.connections, 1, 'one TCP connection carried TLS and the cleartext after it');
+  assert.equal(l.received.find((r) => r.encrypted)?.plain.toString(), 'echo:over-tls-key');
+  const status = JSON.parse(JSON.stringify(d.logs.find((x) => /^up /.test(x.msg)) ?? {}));
+  assert.equal(status.peer, 'tls1');
+});
+
+test('byte boundary: cleartext in the same TCP write as the end of TLS is read, not lost', async () => {
+  const { d } = await sslSetup(['tls2'], (id) => ({ ...good(id), holdCloseNotify: true }));
+  // The lond sends its close_notify record glued to the first cleartext answer.
+  assert.equal(await ask(d.socketPath('tls2'), 'ping'), 'tls2');
+  assert.equal(await ask(d.socketPath('tls2'), 'encrypt:echo:x'), 'x');
+});
+
+test('a lond that never sends close_notify, and one that waits for ours', async () => {
+  const a = await sslSetup(['tls3'], (id) => ({ ...good(id), closeNotify: false }));
+  assert.equal(await ask(a.d.socketPath('tls3'), 'encrypt:echo:a'), 'a');
+  const b = await sslSetup(['tls4'], (id) => ({ ...good(id), waitForCloseNotify: true }));
+  assert.equal(await ask(b.d.socketPath('tls4'), 'encrypt:echo:b'), 'b');
+});
+
+async function refusedWith(id: string, tls: (id: string) => FakeTlsOptions, pattern: RegExp): Promise<TestDaemon> {
+  const { d } = await sslSetup([id], tls);
+  assert.equal(await ask(d.socketPath(id), 'ping'), 'con_lost');
+  const line = await d.waitLog((x) => x.peer === id && /attempt|down after/.test(x.msg) && pattern.test(x.msg), 10_000, `refusal matching ${pattern}`);
+  assert.ok(line.level >= 30);
+  return d;
+}
+
+test('refusals: certificate of another CA, expired certificate, refused init:ssl, TLS cut half-way', async () => {
+  const pki = testPki();
+  await refusedWith('tlsforeign', (id) => ({ ca: pki.ca.cert, cert: pki.foreign(id).cert, key: pki.foreign(id).key }), /ssl key mode/);
+  await refusedWith('tlsexpired', (id) => ({ ca: pki.ca.cert, cert: pki.expired(id).cert, key: pki.expired(id).key }), /expired|ssl key mode/);
+  await refusedWith('tlsrefuse', (id) => ({ ...good(id), answer: 'refused' }), /refused/);
+  await refusedWith('tlscut', (id) => ({ ...good(id), cutAfterBytes: 200 }), /ssl key mode/);
+});
+
+test('an expired own certificate is reported at start; ssl mode then refuses to run insecurely', async () => {
+  const pki = testPki();
+  const net = await startLondNetwork(['tlsown'], HOST, { keyModes: { ssl: good } });
+  cleanups.push(() => net.stop());
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatewayc-keys-'));
+  writePkiFiles(path.join(dir, 'certs'), pki.expired(HOST));
+  const d = await startDaemon({
+    hostId: HOST,
+    port: net.port,
+    peers: [{ id: 'tlsown', address: net.addressOf('tlsown') }],
+    settings: { lonCertificateDirectory: path.join(dir, 'certs'), gatewaycKeyMode: 'ssl', gatewaycMaxAttempts: 1 },
+  });
+  cleanups.push(async () => {
+    await d.stop();
+    d.cleanup();
+  });
+  const err = await d.waitLog((x) => /^certificates: /.test(x.msg) && x.level === 50, 5000, 'certificate error');
+  assert.match(err.msg, /lonhostcert\.pem/);
+  assert.equal(await ask(d.socketPath('tlsown'), 'ping'), 'con_lost');
+  assert.equal(lond(net, 'tlsown').stats.connections, 0, 'no connection without usable certificates');
+});
+
+test('local key mode for a peer on 127.0.0.1: key file written, used, removed', async () => {
+  const net = await startLondNetwork(['loc1'], HOST, { keyModes: { local: true }, firstAddress: 1 });
+  cleanups.push(() => net.stop());
+  assert.equal(net.addressOf('loc1'), '127.0.0.1');
+  const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatewayc-localkeys-'));
+  const d = await startDaemon({ hostId: HOST, port: net.port, peers: [{ id: 'loc1', address: '127.0.0.1' }], settings: { gatewaycLocalKeyDir: keyDir } });
+  cleanups.push(async () => {
+    await d.stop();
+    d.cleanup();
+    fs.rmSync(keyDir, { recursive: true, force: true });
+  });
+  assert.equal(await ask(d.socketPath('loc1'), 'encrypt:echo:local-key'), 'local-key');
+  await waitUntil(() => fs.readdirSync(keyDir).length === 0, 3000, 'key file removed');
+  assert.equal(lond(net, 'loc1').localKeyFiles.length, 1);
+});
