@@ -141,7 +141,14 @@ export class Session {
   close(reason: string, deliberate = true): void {
     if (this.state === 'closed') return;
     this.deliberate = deliberate;
-    if (this.sock && this.state === 'idle' && this.sock.writable) this.sock.end(EXIT);
+    const sock = this.sock;
+    if (sock && this.state === 'idle' && sock.writable) {
+      // Let `exit` reach lond: destroying now could drop it from the write queue. lond
+      // closes its side on exit; the timer covers one that does not.
+      sock.end(EXIT);
+      setTimeout(() => sock.destroy(), 2000).unref();
+      this.sock = undefined;
+    }
     this.fail(new SessionError(reason));
   }
 

@@ -124,3 +124,26 @@ test('local key mode for a peer on 127.0.0.1: key file written, used, removed', 
   await waitUntil(() => fs.readdirSync(keyDir).length === 0, 3000, 'key file removed');
   assert.equal(lond(net, 'loc1').localKeyFiles.length, 1);
 });
+
+test('gatewayctl check validates the certificates: expired is an error in ssl mode, expiring soon a warning', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { writeConfig, writeHostsTab, GATEWAYC } = await import('../support/daemon');
+  const pki = testPki();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatewayc-check-'));
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const conf = path.join(dir, 'gatewayc.conf');
+  writeHostsTab(dir, HOST, [{ id: 'peer9', address: '127.0.0.9' }]);
+  const ctl = path.join(path.dirname(GATEWAYC), 'gatewayctl');
+  const run = () => spawnSync(process.execPath, [ctl, 'check', '--config', conf], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+
+  writePkiFiles(path.join(dir, 'certs'), pki.expired(HOST));
+  writeConfig(conf, dir, { hostId: HOST, port: 5663, settings: { lonCertificateDirectory: path.join(dir, 'certs'), gatewaycKeyMode: 'ssl' } });
+  let r = run();
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /lonhostcert\.pem.*error.*expired/i);
+
+  writePkiFiles(path.join(dir, 'certs'), pki.expiringSoon(HOST));
+  r = run();
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /lonhostcert\.pem.*warning.*expires/i);
+});

@@ -1,0 +1,174 @@
+/**
+ * The commands of gatewayctl. Each takes its parsed arguments and an Io (the outside
+ * world: streams, environment, clock) and returns the exit status; failures are thrown
+ * as CtlError and turned into one sentence by main.ts.
+ */
+import * as path from 'node:path';
+import { ConfigError, Diag, formatDiag } from '../config/diag';
+import { validPeerId } from '../config/hosts';
+import { controlRequest, CtlError, EXIT, expectOk } from './client';
+import { DaemonStatus, DelayedFile, formatDelayed, formatReload, formatRetry, formatStatus, COLOUR, NO_COLOUR, ReloadAnswer, wantColour } from './format';
+import { DEFAULT_CONFIG } from './help';
+import { controlSocketPath, peerSocketDir } from './locate';
+import { requestLines, sendRequests } from './send';
+
+export interface Io {
+  stdout: { write(data: string | Uint8Array): unknown; isTTY?: boolean };
+  stderr: { write(data: string): unknown };
+  /** Standard input, opened only by the commands that read it. */
+  stdin(): AsyncIterable<Buffer | string>;
+  env: NodeJS.ProcessEnv;
+  now(): number;
+  /** The short host name (what systemd's %l gives the unit). */
+  hostname(): string;
+}
+
+export interface Where {
+  config?: string[];
+  socket?: string;
+  sockDir?: string;
+}
+
+/** A reload re-reads files and opens sockets: allow it more than a status. */
+const RELOAD_TIMEOUT_MS = 90_000;
+
+function usage(message: string): CtlError {
+  return new CtlError(message, EXIT.usage);
+}
+
+export function checkPeerId(id: string): void {
+  const bad = validPeerId(id);
+  if (bad !== undefined) throw usage(`peer id ${JSON.stringify(id)} ${bad}`);
+}
+
+function unknownPeers(asked: string[], known: string[]): CtlError | undefined {
+  const unknown = asked.filter((p) => !known.includes(p));
+  if (unknown.length === 0) return undefined;
+  const configured = known.length > 0 ? `configured: ${known.join(', ')}` : 'no peers are configured';
+  return new CtlError(`unknown peer${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (${configured})`, EXIT.failed);
+}
+
+export async function status(io: Io, where: Where, peers: string[], json: boolean): Promise<number> {
+  const reply = expectOk(await controlRequest(controlSocketPath(where), { op: 'status' }));
+  const { ok: _ok, ...st } = reply;
+  const daemonStatus = st as unknown as DaemonStatus;
+  const known = Array.isArray(daemonStatus.peers) ? daemonStatus.peers.map((p) => p.id) : [];
+  const err = unknownPeers(peers, known);
+  if (err) throw err;
+  if (json) {
+    const shown = peers.length > 0 ? { ...st, peers: daemonStatus.peers.filter((p) => peers.includes(p.id)) } : st;
+    io.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  const tty = io.stdout.isTTY === true;
+  io.stdout.write(
+    formatStatus(daemonStatus, {
+      now: io.now(),
+      paint: wantColour(tty, io.env) ? COLOUR : NO_COLOUR,
+      ...(peers.length > 0 ? { only: peers } : {}),
+    }),
+  );
+  return EXIT.ok;
+}
+
+export async function send(io: Io, where: Where, peer: string, request: string): Promise<number> {
+  checkPeerId(peer);
+  let requests: AsyncIterable<Buffer>;
+  if (request === '-') {
+    requests = requestLines(io.stdin());
+  } else {
+    if (request === '') throw usage('REQUEST is empty');
+    if (request.includes('\n')) throw usage('REQUEST must be one line (use - to read several from standard input)');
+    requests = (async function* () {
+      yield Buffer.from(request, 'utf8');
+    })();
+  }
+  const socketPath = path.join(peerSocketDir(where), peer);
+  const result = await sendRequests(socketPath, peer, requests, (answer) => io.stdout.write(Buffer.concat([answer, Buffer.from('\n')])));
+  if (result.conLost > 0) {
+    const of = result.sent > 1 ? `${result.conLost} of ${result.answered} answers were` : 'the answer was';
+    io.stderr.write(`gatewayctl: ${of} con_lost: ${peer} is not reachable now (gatewayctl status ${peer})\n`);
+    return EXIT.conLost;
+  }
+  return EXIT.ok;
+}
+
+export async function retry(io: Io, where: Where, peers: string[]): Promise<number> {
+  const reply = expectOk(await controlRequest(controlSocketPath(where), { op: 'retry', peers }));
+  io.stdout.write(formatRetry(Array.isArray(reply.peers) ? reply.peers.map(String) : peers));
+  return EXIT.ok;
+}
+
+export async function reload(io: Io, where: Where): Promise<number> {
+  const reply = (await controlRequest(controlSocketPath(where), { op: 'reload' }, RELOAD_TIMEOUT_MS)) as unknown as ReloadAnswer;
+  if (reply.ok !== true) {
+    throw new CtlError(`reload refused, the running configuration stays: ${reply.error ?? 'no reason given'}`, EXIT.failed);
+  }
+  io.stdout.write(formatReload({ ...reply, added: reply.added ?? [], removed: reply.removed ?? [], reconnected: reply.reconnected ?? [], warnings: reply.warnings ?? [] }));
+  return EXIT.ok;
+}
+
+export async function delayed(io: Io, where: Where, peer: string | undefined, json: boolean): Promise<number> {
+  if (peer !== undefined) checkPeerId(peer);
+  const reply = expectOk(await controlRequest(controlSocketPath(where), peer === undefined ? { op: 'delayed' } : { op: 'delayed', peer }));
+  const files = (Array.isArray(reply.files) ? reply.files : []) as DelayedFile[];
+  const dir = String(reply.dir);
+  if (json) io.stdout.write(`${JSON.stringify({ dir, files }, null, 2)}\n`);
+  else io.stdout.write(formatDelayed(files, dir, io.now(), peer));
+  return EXIT.ok;
+}
+
+/** `file:line: warning: message`, the form compilers use, which editors can jump to. */
+export function diagLine(d: Diag): string {
+  return formatDiag({ ...d, message: `${d.severity}: ${d.message}` });
+}
+
+export async function check(io: Io, files: string[] | undefined, defaultHostId: string | undefined, quiet: boolean): Promise<number> {
+  // Loaded here only: it brings the whole daemon, which the other commands do not need.
+  const { loadConfiguration } = await import('../daemon');
+  const list = files ?? [DEFAULT_CONFIG];
+  const out: string[] = [];
+  try {
+    const loaded = loadConfiguration(list, defaultHostId ?? io.hostname());
+    // The certificates, where ssl may be used: a broken one is an error when ssl is asked
+    // for explicitly, a warning under auto (which then falls back).
+    const s = loaded.settings;
+    const pkiProblems: Diag[] = [];
+    if (s.keyMode === 'ssl' || s.keyMode === 'auto') {
+      const { checkPki } = await import('../pki/check');
+      const pki = checkPki({ ca: s.caFile, cert: s.certFile, key: s.keyFile }, new Date(io.now()), { hostId: s.lonHostID });
+      if (pki.configured || s.keyMode === 'ssl') {
+        for (const p of pki.problems) {
+          pkiProblems.push({ file: p.file, severity: p.severity === 'error' && s.keyMode === 'ssl' ? 'error' : 'warning', message: p.message });
+        }
+      }
+    }
+    const pkiErrors = pkiProblems.filter((d) => d.severity === 'error');
+    if (pkiErrors.length > 0) {
+      for (const d of pkiProblems) out.push(diagLine(d));
+      if (!quiet) out.push('configuration refused: gatewaycKeyMode ssl needs usable certificates');
+      io.stdout.write(`${out.join('\n')}\n`);
+      return EXIT.failed;
+    }
+    loaded.warnings.push(...pkiProblems);
+    if (!quiet) {
+      for (const w of loaded.warnings) out.push(diagLine(w));
+      const n = loaded.peers.length;
+      const w = loaded.warnings.length;
+      const warnings = w > 0 ? `, ${w} warning${w === 1 ? '' : 's'}` : '';
+      out.push(
+        n === 0
+          ? `configuration OK${warnings}, but no peers: add the other servers to ${loaded.hostsFile}`
+          : `configuration OK: ${n} peer${n === 1 ? '' : 's'} in ${loaded.hostsFile}, host id ${loaded.settings.lonHostID}${warnings}`,
+      );
+    }
+    io.stdout.write(out.length ? `${out.join('\n')}\n` : '');
+    return EXIT.ok;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    out.push(diagLine(err.diag));
+    if (!quiet) out.push('configuration refused: gatewayc would not start or reload with it');
+    io.stdout.write(`${out.join('\n')}\n`);
+    return EXIT.failed;
+  }
+}

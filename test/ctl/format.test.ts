@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ago, bytes, COLOUR, formatDelayed, formatReload, formatRetry, formatStatus, millis, NO_COLOUR, span, until, uptime, wantColour } from '../../src/ctl/format';
+import { NOW, sampleStatus } from './sample';
+
+const ESC = '\x1b';
+const strip = (s: string): string => s.replace(new RegExp(`${ESC}\\[[0-9;]*m`, 'g'), '');
+
+describe('times in words', () => {
+  test('one unit, rounded down', () => {
+    assert.equal(span(0), '0 s');
+    assert.equal(span(12_900), '12 s');
+    assert.equal(span(89_000), '89 s');
+    assert.equal(span(3 * 60_000 + 59_000), '3 min');
+    assert.equal(span(5 * 3600_000), '5 h');
+    assert.equal(span(3 * 86400_000), '3 d');
+    assert.equal(span(-5000), '0 s');
+  });
+
+  test('ago and until', () => {
+    assert.equal(ago(NOW - 180_000, NOW), '3 min ago');
+    assert.equal(ago(NOW - 200, NOW), 'just now');
+    assert.equal(until(NOW + 12_000, NOW), 'in 12 s');
+    assert.equal(until(NOW - 3000, NOW), 'now', 'an overdue attempt is due now');
+  });
+
+  test('uptime in two units', () => {
+    assert.equal(uptime(7), '7 s');
+    assert.equal(uptime(192), '3 min 12 s');
+    assert.equal(uptime(2 * 3600 + 5 * 60 + 9), '2 h 5 min');
+    assert.equal(uptime(3 * 86400 + 4 * 3600), '3 d 4 h');
+  });
+
+  test('milliseconds and bytes', () => {
+    assert.equal(millis(null), '-');
+    assert.equal(millis(0.84), '0.8 ms');
+    assert.equal(millis(31.4), '31 ms');
+    assert.equal(millis(1250), '1.3 s');
+    assert.equal(bytes(512), '512 B');
+    assert.equal(bytes(1536), '1.5 KiB');
+    assert.equal(bytes(3 * 1024 * 1024), '3.0 MiB');
+    assert.equal(bytes(null), '?');
+  });
+});
+
+const TABLE = [
+  'gatewayc 0.1.0 (pid 4242), up 2 d 5 h, host id msu1',
+  'config: /etc/gatewayc/gatewayc.conf',
+  'peers:  3 in /etc/gatewayc/hosts.tab: 2 up, 1 down',
+  '',
+  'PEER   STATE      KEY       SESSIONS      QUEUE  FAILS  NEXT TRY  HANDSHAKE  P50     P99    DELAYED  REQUESTS  CON_LOST  LAST ERROR',
+  'msul2  up 3 h     insecure  3/4 (2 busy)  1      0/5    -         14 ms      0.8 ms  12 ms  0        88211     0         -',
+  'ucsd1  up 39 min  insecure  1/4           0      0/5    -         14 ms      31 ms   1.3 s  0        1520      1         40 min ago: peer closed the connection',
+  'fsu3   down       insecure  0/4           0      5/5    in 12 s   -          -       -      3        7         7         48 s ago: connection refused by 10.0.0.3:5663 (is lond running?)',
+];
+
+describe('status table', () => {
+  test('header, then one aligned line per peer with every column the issue lists', () => {
+    assert.equal(formatStatus(sampleStatus(), { now: NOW, paint: NO_COLOUR }), `${TABLE.join('\n')}\n`);
+  });
+
+  test('no colour codes unless asked for', () => {
+    assert.ok(!formatStatus(sampleStatus(), { now: NOW, paint: NO_COLOUR }).includes(ESC));
+  });
+
+  test('colour marks states and errors without moving a column', () => {
+    const out = formatStatus(sampleStatus(), { now: NOW, paint: COLOUR });
+    assert.equal(strip(out), `${TABLE.join('\n')}\n`);
+    const lines = out.split('\n');
+    assert.ok(lines[5]?.includes(`${ESC}[32mup 3 h`), 'up is green');
+    assert.ok(lines[7]?.includes(`${ESC}[31mdown`), 'down is red');
+    assert.ok(lines[7]?.includes(`${ESC}[31m48 s ago: connection refused`), 'the error of a down peer is red');
+  });
+
+  test('only the peers asked for, in the order asked', () => {
+    const lines = formatStatus(sampleStatus(), { now: NOW, paint: NO_COLOUR, only: ['fsu3', 'msul2'] }).trimEnd().split('\n');
+    assert.deepEqual(lines.slice(5).map((l) => l.split(' ')[0]), ['fsu3', 'msul2']);
+    assert.equal(lines[2], 'peers:  3 in /etc/gatewayc/hosts.tab: 2 up, 1 down', 'the header still counts every peer');
+  });
+
+  test('busy and opening sessions', () => {
+    const st = sampleStatus();
+    (st.peers[2] as (typeof st.peers)[0]).sessions = { open: 0, busy: 0, opening: 2, max: 4 };
+    (st.peers[2] as (typeof st.peers)[0]).state = 'connecting';
+    const line = formatStatus(st, { now: NOW, paint: NO_COLOUR }).split('\n')[7] as string;
+    assert.match(line, /^fsu3 +connecting +insecure +0\/4 \(2 opening\) /);
+  });
+
+  test('no peers: says which file to edit instead of an empty table', () => {
+    const st = { ...sampleStatus(), peers: [] };
+    const out = formatStatus(st, { now: NOW, paint: NO_COLOUR });
+    assert.ok(!out.includes('PEER'), 'no table header');
+    assert.match(out, /No peers configured: add the other servers of the network to \/etc\/gatewayc\/hosts\.tab .*systemctl reload gatewayc/);
+  });
+});
+
+describe('colour decision', () => {
+  test('a terminal gets colour unless NO_COLOR is set or TERM is dumb', () => {
+    assert.equal(wantColour(true, {}), true);
+    assert.equal(wantColour(false, {}), false, 'a pipe or a file never gets colour');
+    assert.equal(wantColour(true, { NO_COLOR: '1' }), false);
+    assert.equal(wantColour(true, { NO_COLOR: '' }), true, 'an empty NO_COLOR does not count (no-color.org)');
+    assert.equal(wantColour(true, { TERM: 'dumb' }), false);
+  });
+});
+
+describe('other commands', () => {
+  test('reload: one summary line', () => {
+    assert.equal(formatReload({ ok: true, added: ['a', 'b'], removed: ['c'], reconnected: [], warnings: [] }), 'reloaded: added a, b; removed c\n');
+    assert.equal(formatReload({ ok: true, added: [], removed: [], reconnected: [], warnings: [] }), 'reloaded: no peers added, removed or reconnected\n');
+    const w = formatReload({ ok: true, added: [], removed: [], reconnected: ['x'], warnings: ['w1', 'w2'] });
+    assert.equal(w.split('\n').length, 2, 'one line, even with warnings');
+    assert.match(w, /^reloaded: reconnected x \(2 warnings: see gatewayctl check/);
+  });
+
+  test('retry: names the peers', () => {
+    assert.match(formatRetry(['a', 'b']), /a, b\n$/);
+    assert.equal(formatRetry([]), 'retry: no peers configured\n');
+  });
+
+  test('delayed: name, peer, age, size, and a total', () => {
+    const out = formatDelayed(
+      [
+        { name: '1700000000_12.fsu3', peer: 'fsu3', size: 2048, mtime: NOW - 3 * 60_000 },
+        { name: 'x.ucsd1', peer: 'ucsd1', size: null, mtime: null },
+      ],
+      '/var/spool/gatewayc/delayed',
+      NOW,
+    );
+    assert.equal(
+      out,
+      [
+        'NAME                PEER   AGE    SIZE',
+        '1700000000_12.fsu3  fsu3   3 min  2.0 KiB',
+        'x.ucsd1             ucsd1  ?      ?',
+        '',
+        '2 messages waiting (2.0 KiB) in /var/spool/gatewayc/delayed',
+        '',
+      ].join('\n'),
+    );
+    assert.equal(formatDelayed([], '/d', NOW, 'fsu3'), 'No delayed messages waiting for fsu3 in /d.\n');
+  });
+});
