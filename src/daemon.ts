@@ -215,7 +215,8 @@ export class Daemon {
       this.log.info({ peer: id }, 'removed from hosts.tab: stopping');
       const listener = this.listeners.get(id);
       void peer.stop(this.settings.shutdownTimeoutMs).then(async () => {
-        if (!listener) return;
+        // Added back by a reload while it was stopping: the new peer owns the listener now.
+        if (!listener || this.peers.has(id)) return;
         if (listener.inherited) {
           listener.sink = CON_LOST_SINK; // systemd owns the socket until the next restart
         } else {

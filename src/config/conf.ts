@@ -89,13 +89,15 @@ export function unquote(v: string): { value: string } | { error: string } {
 
 function parseFile(file: string, text: string, stack: string[], src: ConfSource, result: ConfResult): void {
   for (const { text: lineText, line } of logicalLines(text)) {
-    const m = /^\s*(\S+)\s*(.*?)\s*$/.exec(lineText);
+    // `s`: a value may hold U+2028/U+2029 (or a lone CR), which `.` would not match,
+    // and the whole line would be ignored without a word.
+    const m = /^\s*(\S+)\s*(.*?)\s*$/s.exec(lineText);
     if (!m || m[1].startsWith('#')) continue;
     const directive = m[1].toLowerCase();
     const rest = m[2];
     const error = (message: string): ConfigError => new ConfigError({ file, line, message });
     if (directive === 'perlsetvar') {
-      const kv = /^(\S+)(?:\s+(.*))?$/.exec(rest);
+      const kv = /^(\S+)(?:\s+(.*))?$/s.exec(rest);
       if (!kv) throw error('PerlSetVar needs a key and a value');
       const key = kv[1];
       const raw = kv[2] ?? '';

@@ -15,10 +15,17 @@ const CLOSE_CONNECTION_EXIT = Buffer.from('close_connection_exit');
 
 /** Lines read ahead of the one in flight before the client socket is paused. */
 const READ_AHEAD = 64;
+/**
+ * Bytes of complete lines read ahead before the socket is paused. Counting lines alone let
+ * one client park 64 × gatewaycMaxRequestBytes (256 MiB by default) in the daemon.
+ */
+const READ_AHEAD_BYTES = 1024 * 1024;
 /** Answer bytes waiting for a slow reader before we stop sending it more work. */
 const WRITE_HIGH_WATER = 4 * 1024 * 1024;
 
 type Item = Buffer | { preset: Buffer };
+
+const itemBytes = (item: Item): number => (Buffer.isBuffer(item) ? item.length : item.preset.length);
 
 /**
  * One local client. Its requests are carried one at a time, in its order, so answers come
@@ -28,6 +35,7 @@ type Item = Buffer | { preset: Buffer };
 export class ClientConnection {
   private pending: Item[] = [];
   private head = 0;
+  private pendingBytes = 0;
   private inFlight: { cancelled: boolean } | undefined;
   private closed = false;
   private paused = false;
@@ -64,7 +72,8 @@ export class ClientConnection {
   private enqueue(item: Item): void {
     if (this.closed) return;
     this.pending.push(item);
-    if (!this.paused && this.pendingCount() > READ_AHEAD) {
+    this.pendingBytes += itemBytes(item);
+    if (!this.paused && (this.pendingCount() > READ_AHEAD || this.pendingBytes > READ_AHEAD_BYTES)) {
       this.paused = true;
       this.sock.pause();
     }
@@ -75,6 +84,7 @@ export class ClientConnection {
     while (!this.closed && !this.inFlight && this.pendingCount() > 0) {
       const item = this.pending[this.head] as Item;
       this.pending[this.head++] = undefined as unknown as Item;
+      this.pendingBytes -= itemBytes(item);
       if (this.head > 1024 && this.head * 2 > this.pending.length) {
         this.pending = this.pending.slice(this.head);
         this.head = 0;
@@ -124,7 +134,7 @@ export class ClientConnection {
   }
 
   private maybeResume(): void {
-    if (this.paused && !this.closed && this.pendingCount() <= READ_AHEAD / 2 && this.sock.writableLength < WRITE_HIGH_WATER) {
+    if (this.paused && !this.closed && this.pendingCount() <= READ_AHEAD / 2 && this.pendingBytes <= READ_AHEAD_BYTES / 2 && this.sock.writableLength < WRITE_HIGH_WATER) {
       this.paused = false;
       this.sock.resume();
     }
@@ -138,6 +148,7 @@ export class ClientConnection {
     if (this.inFlight) this.inFlight.cancelled = true;
     this.pending = [];
     this.head = 0;
+    this.pendingBytes = 0;
     this.reader.reset();
     this.sock.destroy();
   }

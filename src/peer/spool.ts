@@ -138,16 +138,28 @@ export class Spool implements DelayedSource {
   }
 
   private watch(): void {
+    this.unwatch();
     try {
-      this.watcher = fs.watch(this.dir, { persistent: false }, () => this.queueScan());
-      this.watcher.on('error', () => {
-        this.watcher?.close();
-        this.watcher = undefined;
+      const w = fs.watch(this.dir, { persistent: false }, (_event, name) => {
+        // An event naming the directory itself: it was removed or renamed, and the inotify
+        // watch died with it. A recreated directory (often on the same inode number) needs
+        // a new watch, which the rescan timer sets up.
+        if (name !== null && String(name) === path.basename(this.dir)) this.unwatch(w);
+        this.queueScan();
+      });
+      this.watcher = w;
+      w.on('error', () => {
+        this.unwatch(w);
         this.queueScan();
       });
     } catch {
       this.watcher = undefined; // reported by scan(); the rescan timer tries again
     }
+  }
+
+  private unwatch(w: fs.FSWatcher | undefined = this.watcher): void {
+    w?.close();
+    if (this.watcher === w) this.watcher = undefined;
   }
 
   /** Coalesces bursts of inotify events (a client writing many files) into one scan. */
@@ -167,6 +179,7 @@ export class Spool implements DelayedSource {
       const msg = `cannot read the delayed-message directory ${this.dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
       if (msg !== this.problem) this.log.error(msg);
       this.problem = msg;
+      this.unwatch(); // whatever comes back at this path needs a new watch
       return;
     }
     if (this.problem) this.log.info(`delayed-message directory ${this.dir} is readable again`);
