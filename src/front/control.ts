@@ -37,7 +37,11 @@ export class ControlServer {
     }
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen({ path: source.path }, resolve));
     await fs.promises.chmod(source.path, 0o660);
-    if (source.gid !== undefined) await fs.promises.chown(source.path, -1, source.gid);
+    if (source.gid !== undefined) {
+      await fs.promises.chown(source.path, -1, source.gid).catch((err: NodeJS.ErrnoException) => {
+        this.log.warn(`cannot give ${source.path} group ${source.gid} (gatewaycSocketGroup): ${err.code ?? err.message}`);
+      });
+    }
   }
 
   private serve(sock: net.Socket): void {

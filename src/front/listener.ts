@@ -54,7 +54,13 @@ export class PeerListener {
     await listenOn(server, { path: p });
     // Owner and mode of a socket are its access control: only the web server's group may talk.
     await fs.promises.chmod(p, 0o660);
-    if (this.opts.gid !== undefined) await fs.promises.chown(p, -1, this.opts.gid);
+    if (this.opts.gid !== undefined) {
+      // Under the unit's syscall filter chown fails: the socket keeps the directory's
+      // group (setgid), which is what gatewaycSocketGroup would have given it anyway.
+      await fs.promises.chown(p, -1, this.opts.gid).catch((err: NodeJS.ErrnoException) => {
+        this.log.warn({ peer: this.peerId }, `cannot give ${p} group ${this.opts.gid} (gatewaycSocketGroup): ${err.code ?? err.message}`);
+      });
+    }
   }
 
   private accept(sock: net.Socket): void {
