@@ -4,7 +4,7 @@ import { ConfigError, formatDiag } from './config/diag';
 import { Loaded, loadAll } from './config/load';
 import type { Settings } from './config/settings';
 import type { PeerEntry } from './config/hosts';
-import { ControlRequest, ControlServer } from './front/control';
+import { ControlRequest, ControlServer, ReloadResult } from './front/control';
 import type { RequestSink } from './front/client';
 import { PeerListener } from './front/listener';
 import type { Logger } from './log';
@@ -26,14 +26,6 @@ export interface DaemonOptions {
   inherited: Map<string, number[]>;
 }
 
-export interface ReloadResult {
-  ok: boolean;
-  error?: string;
-  added: string[];
-  removed: string[];
-  reconnected: string[];
-  warnings: string[];
-}
 
 /** Answers every request `con_lost`: for a socket systemd gave us for an id hosts.tab lacks. */
 const CON_LOST_SINK: RequestSink = {

@@ -3,6 +3,7 @@
  * table, the delayed list, the reload summary. No I/O here; `now` and colour are passed
  * in so that tests can pin them.
  */
+import type { ReloadResult } from '../front/control';
 
 export interface PeerStatus {
   id: string;
@@ -49,14 +50,8 @@ export interface DelayedFile {
   mtime: number | null;
 }
 
-export interface ReloadAnswer {
-  ok: boolean;
-  error?: string;
-  added: string[];
-  removed: string[];
-  reconnected: string[];
-  warnings: string[];
-}
+/** The control socket's reload reply (one definition, shared with the daemon). */
+export type ReloadAnswer = ReloadResult;
 
 // ---- colour ----
 

@@ -9,6 +9,16 @@ import { LineReader } from '../protocol/framing';
  * one reply object per line (`{"ok": true, ...}` or `{"ok": false, "error": "..."}`).
  * Access control is the socket's owner and mode (root and the service group only).
  */
+/** Reply to `{"op":"reload"}`: what changed, or why the new configuration was refused. */
+export interface ReloadResult {
+  ok: boolean;
+  error?: string;
+  added: string[];
+  removed: string[];
+  reconnected: string[];
+  warnings: string[];
+}
+
 export type ControlRequest = { op: string; [k: string]: unknown };
 export type ControlHandler = (req: ControlRequest) => Promise<Record<string, unknown>>;
 

@@ -4,33 +4,18 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { startLondNetwork } from '../support/fake-lond';
+import { startLondNetwork, LondNetworkOptions } from '../support/fake-lond';
 import { ask, Client, sleep, startDaemon, TestDaemon, waitUntil, writeHostsTab } from '../support/daemon';
-
-type Network = Awaited<ReturnType<typeof startLondNetwork>>;
+import { Cleanup, lond, londsAndDaemon, Network } from '../support/fixture';
 
 const HOST = 'gwtest1';
-const cleanups: (() => Promise<unknown> | void)[] = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+const cleanup = new Cleanup();
+after(() => cleanup.run());
 
-async function setup(ids: string[], settings: Record<string, string | number> = {}, lond: Parameters<typeof startLondNetwork>[2] = {}): Promise<{ net: Network; d: TestDaemon }> {
-  const net = await startLondNetwork(ids, HOST, lond);
-  cleanups.push(() => net.stop());
-  const d = await startDaemon({ hostId: HOST, port: net.port, peers: ids.map((id) => ({ id, address: net.addressOf(id) })), settings });
-  cleanups.push(async () => {
-    await d.stop();
-    d.cleanup();
-  });
-  return { net, d };
+function setup(ids: string[], settings: Record<string, string | number> = {}, londOpts: LondNetworkOptions = {}): Promise<{ net: Network; d: TestDaemon }> {
+  return londsAndDaemon(cleanup, { hostId: HOST, ids, settings, lond: londOpts });
 }
 
-function lond(net: Network, id: string) {
-  const l = net.londs.get(id);
-  assert.ok(l, `no fake lond ${id}`);
-  return l;
-}
 
 describe('requests', () => {
   test('plain and encrypted round trips, bytes unchanged', async () => {
@@ -173,7 +158,7 @@ describe('faults', () => {
 describe('delayed messages', () => {
   test('delivered at connect, oldest first, encrypted ones with one line ending; files removed', async () => {
     const net = await startLondNetwork(['dly'], HOST);
-    cleanups.push(() => net.stop());
+    cleanup.add(() => net.stop());
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatewayc-dly-'));
     const spool = path.join(dir, 'spool');
     fs.mkdirSync(spool);
@@ -182,7 +167,7 @@ describe('delayed messages', () => {
     fs.writeFileSync(path.join(spool, '1700000011.3.100.put.dly'), 'encrypt:put:third secret\n');
     fs.writeFileSync(path.join(spool, '1700000012.4.100.put.other'), 'put:not-ours\n');
     const d = await startDaemon({ hostId: HOST, port: net.port, peers: [{ id: 'dly', address: net.addressOf('dly') }] }, dir);
-    cleanups.push(async () => {
+    cleanup.add(async () => {
       await d.stop();
       d.cleanup();
     });
@@ -217,10 +202,10 @@ describe('delayed messages', () => {
 describe('operations', () => {
   test('reload: added peer starts, removed peer stops, unchanged peer keeps its session; broken config keeps the old one', async () => {
     const net = await startLondNetwork(['keep', 'gone', 'fresh'], HOST);
-    cleanups.push(() => net.stop());
+    cleanup.add(() => net.stop());
     const peers = (ids: string[]) => ids.map((id) => ({ id, address: net.addressOf(id) }));
     const d = await startDaemon({ hostId: HOST, port: net.port, peers: peers(['keep', 'gone']) });
-    cleanups.push(async () => {
+    cleanup.add(async () => {
       await d.stop();
       d.cleanup();
     });

@@ -7,38 +7,20 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterEach, describe, test } from 'node:test';
-import { FakeLond, startLondNetwork } from '../support/fake-lond';
-import { ask, Client, GATEWAYC, sleep, startDaemon, TestDaemon, waitUntil, writeConfig, writeHostsTab, tempDir } from '../support/daemon';
-
-type Network = Awaited<ReturnType<typeof startLondNetwork>>;
+import { startLondNetwork, LondNetworkOptions } from '../support/fake-lond';
+import { ask, Client, GATEWAYC, sleep, TestDaemon, waitUntil, writeConfig, writeHostsTab, tempDir } from '../support/daemon';
+import { Cleanup, lond, londsAndDaemon, Network } from '../support/fixture';
 
 const HOST = 'gwfault2';
 const FAST = { gatewaycRequestTimeout: 3, gatewaycHandshakeTimeout: 1, gatewaycConnectTimeout: 1, gatewaycRetryMax: 0.5 };
 
-const cleanups: (() => Promise<unknown> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
 
-async function setup(ids: string[], settings: Record<string, string | number> = {}, londOpts: Parameters<typeof startLondNetwork>[2] = {}): Promise<{ net: Network; d: TestDaemon }> {
-  const network = await startLondNetwork(ids, HOST, londOpts);
-  cleanups.push(() => network.stop());
-  const d = await startDaemon({ hostId: HOST, port: network.port, peers: ids.map((id) => ({ id, address: network.addressOf(id) })), settings: { ...FAST, ...settings } });
-  cleanups.push(async () => {
-    await d.stop();
-    d.cleanup();
-  });
-  // Healthy peers are up before the test starts: a slow first handshake on a loaded
-  // machine must not be mistaken for a fault under the short request timeouts used here.
-  await Promise.all(ids.map((id) => d.waitLog((l) => l.peer === id && /^up /.test(l.msg), 10_000, `${id} up`)));
-  return { net: network, d };
+function setup(ids: string[], settings: Record<string, string | number> = {}, londOpts: LondNetworkOptions = {}): Promise<{ net: Network; d: TestDaemon }> {
+  return londsAndDaemon(cleanup, { hostId: HOST, ids, settings: { ...FAST, ...settings }, lond: londOpts, waitUp: true });
 }
 
-function lond(network: Network, id: string): FakeLond {
-  const l = network.londs.get(id);
-  assert.ok(l, `no fake lond ${id}`);
-  return l;
-}
 
 function vmRssKb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -283,7 +265,7 @@ describe('crowds', () => {
 
   test('a daemon short of file descriptors (ulimit -n 256) survives a crowd of 1,000 and serves again', async () => {
     const network = await startLondNetwork(['eta'], HOST);
-    cleanups.push(() => network.stop());
+    cleanup.add(() => network.stop());
     const dir = tempDir();
     const conf = path.join(dir, 'gatewayc.conf');
     writeConfig(conf, dir, { hostId: HOST, port: network.port, settings: FAST });
@@ -293,7 +275,7 @@ describe('crowds', () => {
       env: { ...process.env, NODE_OPTIONS: '' },
     });
     const d = new TestDaemon(proc, dir, conf);
-    cleanups.push(async () => {
+    cleanup.add(async () => {
       await d.stop();
       d.cleanup();
     });

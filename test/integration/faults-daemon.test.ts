@@ -6,38 +6,20 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterEach, describe, test } from 'node:test';
-import { FakeLond, startLondNetwork } from '../support/fake-lond';
+import { startLondNetwork, LondNetworkOptions } from '../support/fake-lond';
 import { ask, Client, launch, sleep, startDaemon, TestDaemon, tempDir, waitUntil, writeConfig, writeHostsTab } from '../support/daemon';
-
-type Network = Awaited<ReturnType<typeof startLondNetwork>>;
+import { Cleanup, lond, londsAndDaemon, Network } from '../support/fixture';
 
 const HOST = 'gwfault3';
 const FAST = { gatewaycRequestTimeout: 3, gatewaycHandshakeTimeout: 1, gatewaycConnectTimeout: 1, gatewaycRetryMax: 0.5, gatewaycRescanInterval: 0.5 };
 
-const cleanups: (() => Promise<unknown> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
 
-async function setup(ids: string[], settings: Record<string, string | number> = {}, londOpts: Parameters<typeof startLondNetwork>[2] = {}): Promise<{ net: Network; d: TestDaemon }> {
-  const network = await startLondNetwork(ids, HOST, londOpts);
-  cleanups.push(() => network.stop());
-  const d = await startDaemon({ hostId: HOST, port: network.port, peers: ids.map((id) => ({ id, address: network.addressOf(id) })), settings: { ...FAST, ...settings } });
-  cleanups.push(async () => {
-    await d.stop();
-    d.cleanup();
-  });
-  // Healthy peers are up before the test starts: a slow first handshake on a loaded
-  // machine must not be mistaken for a fault under the short request timeouts used here.
-  await Promise.all(ids.map((id) => d.waitLog((l) => l.peer === id && /^up /.test(l.msg), 10_000, `${id} up`)));
-  return { net: network, d };
+function setup(ids: string[], settings: Record<string, string | number> = {}, londOpts: LondNetworkOptions = {}): Promise<{ net: Network; d: TestDaemon }> {
+  return londsAndDaemon(cleanup, { hostId: HOST, ids, settings: { ...FAST, ...settings }, lond: londOpts, waitUp: true });
 }
 
-function lond(network: Network, id: string): FakeLond {
-  const l = network.londs.get(id);
-  assert.ok(l, `no fake lond ${id}`);
-  return l;
-}
 
 /** One JSON request on the control socket. */
 function control(d: TestDaemon, req: Record<string, unknown>): Promise<Record<string, unknown>> {
@@ -63,7 +45,7 @@ const spoolFiles = (d: TestDaemon): string[] => (fs.existsSync(d.spoolDir) && fs
 describe('the daemon killed', () => {
   test('SIGKILL twice during delayed delivery: every message delivered, in order, duplicates counted', async (t) => {
     const network = await startLondNetwork(['spooly'], HOST, { serviceTimeMs: 3 });
-    cleanups.push(() => network.stop());
+    cleanup.add(() => network.stop());
     const l = lond(network, 'spooly');
     const dir = tempDir();
     const conf = path.join(dir, 'gatewayc.conf');
@@ -88,7 +70,7 @@ describe('the daemon killed', () => {
       allOutput.push(...d.rawOutput);
     }
     const last = d as TestDaemon;
-    cleanups.push(async () => {
+    cleanup.add(async () => {
       await last.stop();
       last.cleanup();
     });
@@ -231,10 +213,10 @@ describe('configuration troubles', () => {
   // to the late end of that removal.
   test('a peer flapping in and out of hosts.tab while busy: it ends up with a working socket', async () => {
     const network = await startLondNetwork(['stay', 'flap'], HOST);
-    cleanups.push(() => network.stop());
+    cleanup.add(() => network.stop());
     const peers = (ids: string[]): { id: string; address: string }[] => ids.map((id) => ({ id, address: network.addressOf(id) }));
     const d = await startDaemon({ hostId: HOST, port: network.port, peers: peers(['stay', 'flap']), settings: FAST });
-    cleanups.push(async () => {
+    cleanup.add(async () => {
       await d.stop();
       d.cleanup();
     });
@@ -258,7 +240,7 @@ describe('configuration troubles', () => {
 describe('security', () => {
   test('peer ids with "/", "..", control characters are rejected with their line and never become paths', async () => {
     const network = await startLondNetwork(['fine'], HOST);
-    cleanups.push(() => network.stop());
+    cleanup.add(() => network.stop());
     const dir = tempDir();
     const conf = path.join(dir, 'gatewayc.conf');
     writeConfig(conf, dir, { hostId: HOST, port: network.port, settings: FAST });
@@ -266,7 +248,7 @@ describe('security', () => {
     const lines = [`${HOST}:dom:library:h:127.0.0.1`, ...bad.map((id) => `${id}:dom:library:h:127.0.0.1`), `fine:dom:library:h:${network.addressOf('fine')}`];
     fs.writeFileSync(path.join(dir, 'hosts.tab'), `${lines.join('\n')}\n`);
     const d = await launch(dir, conf, ['fine']);
-    cleanups.push(async () => {
+    cleanup.add(async () => {
       await d.stop();
       d.cleanup();
     });

@@ -5,10 +5,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { afterEach, describe, test } from 'node:test';
-import { FakeLond, LondFaults, LondHandler, startLondNetwork } from '../support/fake-lond';
-import { ask, Client, sleep, startDaemon, TestDaemon } from '../support/daemon';
-
-type Network = Awaited<ReturnType<typeof startLondNetwork>>;
+import { FakeLond, LondFaults, LondHandler, LondNetworkOptions } from '../support/fake-lond';
+import { ask, Client, sleep, TestDaemon } from '../support/daemon';
+import { Cleanup, lond, londsAndDaemon, Network } from '../support/fixture';
 
 const HOST = 'gwfault1';
 /** Every slow-fault test runs with this request timeout; SLACK covers a loaded CI machine. */
@@ -16,34 +15,14 @@ const REQUEST_TIMEOUT_S = 1.5;
 const SLACK_MS = 1500;
 const FAST = { gatewaycRequestTimeout: REQUEST_TIMEOUT_S, gatewaycHandshakeTimeout: 1, gatewaycConnectTimeout: 1, gatewaycRetryMax: 0.5 };
 
-const cleanups: (() => Promise<unknown> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
 
 /** Peers `ids` on a fake lond network, plus `extra` hosts.tab lines (id → address) that have no lond. */
-async function setup(ids: string[], settings: Record<string, string | number> = {}, londOpts: Parameters<typeof startLondNetwork>[2] = {}, extra: Record<string, string> = {}, faults: Record<string, LondFaults> = {}): Promise<{ net: Network; d: TestDaemon }> {
-  const network = await startLondNetwork(ids, HOST, londOpts);
-  cleanups.push(() => network.stop());
-  // Faults of one peer only, in place before the daemon's first connect.
-  for (const [id, f] of Object.entries(faults)) Object.assign(lond(network, id).faults, f);
-  const peers = [...ids.map((id) => ({ id, address: network.addressOf(id) })), ...Object.entries(extra).map(([id, address]) => ({ id, address }))];
-  const d = await startDaemon({ hostId: HOST, port: network.port, peers, settings: { ...FAST, ...settings } });
-  cleanups.push(async () => {
-    await d.stop();
-    d.cleanup();
-  });
-  // Healthy peers are up before the test starts: a slow first handshake on a loaded
-  // machine must not be mistaken for a fault under the short request timeouts used here.
-  await Promise.all(ids.filter((id) => !(id in faults)).map((id) => d.waitLog((l) => l.peer === id && /^up /.test(l.msg), 10_000, `${id} up`)));
-  return { net: network, d };
+function setup(ids: string[], settings: Record<string, string | number> = {}, londOpts: LondNetworkOptions = {}, extra: Record<string, string> = {}, faults: Record<string, LondFaults> = {}): Promise<{ net: Network; d: TestDaemon }> {
+  return londsAndDaemon(cleanup, { hostId: HOST, ids, settings: { ...FAST, ...settings }, lond: londOpts, extra, faults, waitUp: true });
 }
 
-function lond(network: Network, id: string): FakeLond {
-  const l = network.londs.get(id);
-  assert.ok(l, `no fake lond ${id}`);
-  return l;
-}
 
 /** Asks and measures: the answer and how long it took. */
 async function timedAsk(sock: string, line: string | Buffer): Promise<{ answer: string; ms: number }> {
@@ -144,7 +123,7 @@ describe('lond dies', () => {
     await neighbourFine(d);
     // Back on the same address and port: the slow retry of a down peer finds it.
     const again = await FakeLond.start({ id: 'phoenix', clientId: HOST, host: n.addressOf('phoenix'), port: n.port });
-    cleanups.push(() => again.stop());
+    cleanup.add(() => again.stop());
     await d.waitLog((x) => x.peer === 'phoenix' && /^up .*after being down/.test(x.msg), 5000, 'up again');
     assert.equal(await ask(d.socketPath('phoenix'), 'ping'), 'phoenix');
   });
@@ -325,7 +304,7 @@ describe('lond that will not talk to us', () => {
     assert.equal(await ask(d.socketPath('nobody'), 'ping'), 'con_lost');
     await neighbourFine(d);
     const late = await FakeLond.start({ id: 'nobody', clientId: HOST, host: '127.0.0.200', port: n.port });
-    cleanups.push(() => late.stop());
+    cleanup.add(() => late.stop());
     await d.waitLog((x) => x.peer === 'nobody' && /^up /.test(x.msg), 5000, 'up once something listens');
     assert.equal(await ask(d.socketPath('nobody'), 'ping'), 'nobody');
   });
