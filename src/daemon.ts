@@ -116,6 +116,7 @@ export class Daemon {
   readonly startedAt = Date.now();
   private lastRequests = 0;
   private lastStatusAt = Date.now();
+  private statusQueued = false;
 
   constructor(private readonly opts: DaemonOptions) {}
 
@@ -230,6 +231,7 @@ export class Daemon {
         continue;
       }
       const peer = new Peer(id, ps, this.log, this.spool);
+      peer.onStateChange = () => this.statusSoon();
       this.peers.set(id, peer);
       added.push(id);
       let listener = this.listeners.get(id);
@@ -359,6 +361,16 @@ export class Daemon {
       delayedDir: this.settings.delayedDir,
       peers,
     };
+  }
+
+  /** Coalesces many peers changing state at once (start, a network blip) into one update. */
+  private statusSoon(): void {
+    if (this.statusQueued) return;
+    this.statusQueued = true;
+    setImmediate(() => {
+      this.statusQueued = false;
+      this.updateStatus();
+    });
   }
 
   /** One line for systemd's STATUS=. */

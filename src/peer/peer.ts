@@ -92,6 +92,9 @@ export class Peer {
   delivered = 0;
   readonly latency = new LatencyRing();
 
+  /** Called when the peer goes up or down (the daemon refreshes systemd's STATUS=). */
+  onStateChange: () => void = () => undefined;
+
   private sessions = new Set<Session>();
   private queue = new Deque<PeerRequest>();
   private retryTimer: NodeJS.Timeout | undefined;
@@ -335,6 +338,7 @@ export class Peer {
     if (this.state !== 'up') {
       const was = this.state;
       this.state = 'up';
+      this.onStateChange();
       this.upSince = Date.now();
       this.clearRetryTimer();
       this.log.info({ peer: this.id }, `up (handshake ${s.handshakeMs} ms)${was === 'down' ? ' after being down' : ''}`);
@@ -379,6 +383,7 @@ export class Peer {
     if (this.hasOpening()) return; // an attempt is already under way (e.g. after a reload)
     if (this.failures >= this.settings.maxAttempts && this.state !== 'down') {
       this.state = 'down';
+      this.onStateChange();
       this.upSince = undefined;
       this.log.warn({ peer: this.id }, `down after ${this.failures} failed attempts: ${reason}`);
       this.queue.drain((r) => this.lose(r));
