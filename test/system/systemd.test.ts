@@ -14,6 +14,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { testPki } from '../support/certs';
 import { FakeLond, LondNetwork, startLondNetwork } from '../support/fake-lond';
 import { buildDeb, Container, DEBIAN_NUMBER, Release, RELEASES, step, systemTestsUnavailable } from './harness';
 import { entryMessage, entryText, sleep, Systemd, waitFor } from './systemd-helpers';
@@ -69,11 +70,24 @@ function releaseSuite(release: Release): void {
     return s;
   };
   const mainPid = async (): Promise<string> => box().prop('gatewayc', 'MainPID');
+  /**
+   * `systemctl start gatewayc`. systemd 257 in these containers now and then fails to spawn
+   * a process at all ("Failed to spawn executor: No such file or directory", result
+   * 'resources', before gatewayc runs); that one case is retried once, and said.
+   */
+  const start = async (): Promise<void> => {
+    const r = await box().sh('systemctl start gatewayc', { timeoutMs: 60_000, allowFail: true });
+    if (r.code === 0) return;
+    const result = await box().prop('gatewayc', 'Result');
+    const why = (await box().out('journalctl -u gatewayc -n 20 --no-pager', { allowFail: true })) ?? '';
+    if (result !== 'resources' || !/Failed to spawn executor/.test(why)) throw new Error(`systemctl start gatewayc failed (${result}):\n${r.stderr}\n${why}`);
+    say('systemd could not spawn the executor (container quirk of systemd 257, result resources): starting once more');
+    await box().sh('systemctl reset-failed gatewayc');
+    await box().sh('systemctl start gatewayc', { timeoutMs: 60_000 });
+  };
   /** Starts the service unless it runs (a proof before may have left it stopped). */
   const ensureRunning = async (): Promise<void> => {
-    if ((await box().out('systemctl is-active gatewayc', { allowFail: true })) !== 'active') {
-      await box().sh('systemctl start gatewayc', { timeoutMs: 60_000 });
-    }
+    if ((await box().out('systemctl is-active gatewayc', { allowFail: true })) !== 'active') await start();
   };
   const waitStatus = (pattern: RegExp, timeoutMs = 15_000): Promise<string> => {
     let last = '';
@@ -139,7 +153,7 @@ function releaseSuite(release: Release): void {
 
     it('1. systemctl start returns after READY; STATUS line; one socket unit per peer, gatewayc:www-data 0660', async () => {
       const t0 = Date.now();
-      await box().sh('systemctl start gatewayc', { timeoutMs: 60_000 });
+      await start();
       const took = secondsSince(t0);
       // Type=notify: the start job ends on READY=1, so the unit is already running.
       const st = await box().show('gatewayc', ['ActiveState', 'SubState', 'Type', 'MainPID']);
@@ -363,6 +377,34 @@ function releaseSuite(release: Release): void {
       const left = await box().sh('pgrep -u gatewayc', { allowFail: true });
       assert.equal(left.code, 1, `no process of user gatewayc is left: ${left.stdout}`);
       say('the unit is inactive/dead with Result=success, pgrep -u gatewayc finds nothing');
+    });
+
+    it('8. ssl key mode: with the network\'s certificates installed, a peer negotiates its key over TLS', async () => {
+      const pki = testPki();
+      const own = pki.host(hostId);
+      const certs = '/etc/gatewayc/certs';
+      await box().sh(`mkdir -p ${certs}`);
+      await box().sh(`cat > ${certs}/loncapaCA.pem`, { input: pki.ca.cert });
+      await box().sh(`cat > ${certs}/lonhostcert.pem`, { input: own.cert });
+      // The private key: readable by the service's group only.
+      await box().sh(`umask 077 && cat > ${certs}/lonhostkey.pem && chgrp gatewayc ${certs}/lonhostkey.pem && chmod 0640 ${certs}/lonhostkey.pem`, { input: own.key });
+      const alpha = lond('alpha');
+      alpha.keyModes = { ssl: { ca: pki.ca.cert, cert: pki.host('alpha').cert, key: pki.host('alpha').key } };
+      await box().sh(`cat >> ${CONF}`, { input: 'PerlSetVar gatewaycKeyMode auto\n' });
+      const check = await box().sh('gatewayctl check', { allowFail: true });
+      assert.equal(check.code, 0, `gatewayctl check accepts the certificates:\n${check.stdout}${check.stderr}`);
+      await start();
+      const marker = `tls-${crypto.randomBytes(4).toString('hex')}`;
+      const answer = await waitFor('alpha answers over a TLS-negotiated key', 30_000, async () => {
+        const a = await ask('alpha', `encrypt:echo:${marker}`);
+        return a === marker ? a : undefined;
+      }, 500);
+      assert.equal(answer, marker);
+      assert.ok(alpha.tlsReports.length >= 1, 'the fake lond ran the TLS part');
+      const status = JSON.parse(await box().out('gatewayctl status --json alpha')) as { peers: { id: string; keyMode: string }[] };
+      assert.equal(status.peers.find((p) => p.id === 'alpha')?.keyMode, 'ssl');
+      say(`certificates in ${certs} (CN ${hostId}, key 0640 root:gatewayc): gatewayctl check OK, alpha's key negotiated over TLS, encrypted request answered, status shows key mode ssl`);
+      await box().sh('systemctl stop gatewayc', { timeoutMs: 60_000 });
     });
   });
 }
