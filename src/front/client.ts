@@ -1,5 +1,6 @@
 import type * as net from 'node:net';
 import { LineReader } from '../protocol/framing';
+import { writeLine } from '../protocol/write-line';
 import type { Answer } from '../peer/session';
 
 /** What a client connection needs from its peer. */
@@ -10,7 +11,6 @@ export interface RequestSink {
 
 const CON_LOST = Buffer.from('con_lost\n');
 const OK = Buffer.from('ok\n');
-const NL = Buffer.from('\n');
 const CLOSE_CONNECTION_EXIT = Buffer.from('close_connection_exit');
 
 /** Lines read ahead of the one in flight before the client socket is paused. */
@@ -127,10 +127,7 @@ export class ClientConnection {
       this.write(CON_LOST);
       return;
     }
-    this.sock.cork();
-    this.sock.write(answer);
-    this.sock.write(NL);
-    this.sock.uncork();
+    writeLine(this.sock, answer);
   }
 
   private maybeResume(): void {

@@ -112,7 +112,7 @@ export class Peer {
   ) {}
 
   start(): void {
-    this.log.info({ peer: this.id }, `connecting to ${this.settings.address}:${this.settings.port}`);
+    this.log.debug({ peer: this.id }, `connecting to ${this.settings.address}:${this.settings.port}`);
     this.openSession();
   }
 

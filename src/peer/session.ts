@@ -2,6 +2,7 @@ import * as net from 'node:net';
 import { Idea } from '../crypto/idea';
 import { LineReader, stripCR } from '../protocol/framing';
 import { decodeEncAnswer, encodeEncryptedRequest, isEncAnswer, isEncryptRequest, EncAnswerError } from '../protocol/codec';
+import { writeLine } from '../protocol/write-line';
 import { HandshakeError, insecureHandshake } from './handshake';
 import { InboundRouter, localHandshake, RawChannel, sslHandshake, TlsMaterial } from './keymode';
 
@@ -36,7 +37,6 @@ export class SessionError extends Error {
 /** Outcome of one request: lond's answer (decoded), or undefined when it was lost. */
 export type Answer = Buffer | undefined;
 
-const NL = Buffer.from('\n');
 const EXIT = Buffer.from('exit\n');
 
 interface Waiter {
@@ -192,11 +192,7 @@ export class Session {
         this.fail(new SessionError(`no answer to the ${what} within ${timeoutMs / 1000} s`));
       }, timeoutMs);
       this.waiter = { resolve, reject, timer };
-      // cork/uncork turns the two writes into one writev: no copy of a large request.
-      this.sock.cork();
-      this.sock.write(line);
-      this.sock.write(NL);
-      this.sock.uncork();
+      writeLine(this.sock, line);
     });
   }
 

@@ -1,0 +1,25 @@
+import type { Writable } from 'node:stream';
+
+/** Below this, copying the line once is cheaper than a writev of two buffers. */
+const COPY_LIMIT = 16 * 1024;
+
+/**
+ * Writes one line and its '\n' as one write: small lines (nearly all of them) are copied
+ * into one buffer, large ones go out as a corked writev so a multi-megabyte line is not
+ * copied. Either way the kernel sees one write, not two.
+ */
+export function writeLine(out: Writable, line: Buffer): void {
+  if (line.length < COPY_LIMIT) {
+    const buf = Buffer.allocUnsafe(line.length + 1);
+    line.copy(buf, 0);
+    buf[line.length] = 10;
+    out.write(buf);
+    return;
+  }
+  out.cork();
+  out.write(line);
+  out.write(NEWLINE);
+  out.uncork();
+}
+
+const NEWLINE = Buffer.from('\n');
