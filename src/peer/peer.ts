@@ -3,6 +3,7 @@ import { backoffDelay } from './backoff';
 import { Deque } from './queue';
 import { Answer, Session, SessionError, SessionKeyMode } from './session';
 import { LatencyRing } from './stats';
+import { ThrottledWarning } from './throttle';
 
 export interface PeerSettings {
   hostId: string;
@@ -69,7 +70,8 @@ const BACKOFF_BASE_MS = 1000;
 /** A session that dies sooner than this after its handshake counts as a failed attempt. */
 const SHORT_LIVED_MS = 2000;
 
-const QUEUE_FULL_WARN_MS = 10_000;
+/** Warnings that can repeat per request come at most this often per peer. */
+const WARN_INTERVAL_MS = 10_000;
 
 const ERROR_TOKENS = /^(refused|rejected|unknown_cmd|error:)/;
 
@@ -101,8 +103,12 @@ export class Peer {
   private delivering = false;
   private retire = new Set<Session>();
   private stopping = false;
-  private queueFullWarnedAt = 0;
-  private queueFullSilenced = 0;
+  private readonly queueFull = new ThrottledWarning(WARN_INTERVAL_MS, (more) =>
+    this.log.warn({ peer: this.id }, `queue full (gatewaycMaxQueue ${this.settings.maxQueue}): answering con_lost${more}`),
+  );
+  private readonly queueTimeout = new ThrottledWarning(WARN_INTERVAL_MS, (more) =>
+    this.log.warn({ peer: this.id }, `request timed out after ${this.settings.requestTimeoutMs / 1000} s in the queue (peer ${this.state})${more}`),
+  );
 
   constructor(
     readonly id: string,
@@ -125,7 +131,7 @@ export class Peer {
       return req;
     }
     if (this.queue.length >= this.settings.maxQueue) {
-      this.warnQueueFull();
+      this.queueFull.hit();
       this.lose(req);
       return req;
     }
@@ -135,18 +141,6 @@ export class Peer {
     return req;
   }
 
-  /** One warning per QUEUE_FULL_WARN_MS: a flood of refused requests must not flood the journal too. */
-  private warnQueueFull(): void {
-    const now = Date.now();
-    if (now - this.queueFullWarnedAt < QUEUE_FULL_WARN_MS) {
-      this.queueFullSilenced++;
-      return;
-    }
-    const more = this.queueFullSilenced > 0 ? ` (${this.queueFullSilenced} more since the last warning)` : '';
-    this.log.warn({ peer: this.id }, `queue full (gatewaycMaxQueue ${this.settings.maxQueue}): answering con_lost${more}`);
-    this.queueFullWarnedAt = now;
-    this.queueFullSilenced = 0;
-  }
 
   /** `close_connection_exit`: end every session (busy ones after their request), then reconnect. */
   closeSessions(): void {
@@ -421,7 +415,7 @@ export class Peer {
     if (req.finished || req.sent) return;
     // Still queued: it was never sent. In flight: the session times it out itself.
     req.cancelled = true;
-    this.log.warn({ peer: this.id }, `request timed out after ${this.settings.requestTimeoutMs / 1000} s in the queue (peer ${this.state})`);
+    this.queueTimeout.hit();
     this.lose(req);
   }
 

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { startLondNetwork, LondNetworkOptions } from '../support/fake-lond';
 import { ask, Client, GATEWAYC, sleep, TestDaemon, waitUntil, writeConfig, writeHostsTab, tempDir } from '../support/daemon';
-import { Cleanup, lond, londsAndDaemon, Network } from '../support/fixture';
+import { Cleanup, control, lond, londsAndDaemon, Network } from '../support/fixture';
 
 const HOST = 'gwfault2';
 const FAST = { gatewaycRequestTimeout: 3, gatewaycHandshakeTimeout: 1, gatewaycConnectTimeout: 1, gatewaycRetryMax: 0.5 };
@@ -38,23 +38,6 @@ function openFds(pid: number): number {
   return fs.readdirSync(`/proc/${pid}/fd`).length;
 }
 
-/** One JSON request on the control socket. */
-function control(d: TestDaemon, req: Record<string, unknown>): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(d.controlPath);
-    let buf = '';
-    c.on('data', (chunk: Buffer) => {
-      buf += chunk.toString('utf8');
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        c.destroy();
-        resolve(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
-      }
-    });
-    c.on('error', reject);
-    c.write(`${JSON.stringify(req)}\n`);
-  });
-}
 
 async function peerStatus(d: TestDaemon, id: string): Promise<Record<string, unknown>> {
   const st = await control(d, { op: 'status' });

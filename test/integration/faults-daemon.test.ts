@@ -3,12 +3,11 @@
 import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { startLondNetwork, LondNetworkOptions } from '../support/fake-lond';
 import { ask, Client, launch, sleep, startDaemon, TestDaemon, tempDir, waitUntil, writeConfig, writeHostsTab } from '../support/daemon';
-import { Cleanup, lond, londsAndDaemon, Network } from '../support/fixture';
+import { Cleanup, control, lond, londsAndDaemon, Network } from '../support/fixture';
 
 const HOST = 'gwfault3';
 const FAST = { gatewaycRequestTimeout: 3, gatewaycHandshakeTimeout: 1, gatewaycConnectTimeout: 1, gatewaycRetryMax: 0.5, gatewaycRescanInterval: 0.5 };
@@ -21,23 +20,6 @@ function setup(ids: string[], settings: Record<string, string | number> = {}, lo
 }
 
 
-/** One JSON request on the control socket. */
-function control(d: TestDaemon, req: Record<string, unknown>): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(d.controlPath);
-    let buf = '';
-    c.on('data', (chunk: Buffer) => {
-      buf += chunk.toString('utf8');
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        c.destroy();
-        resolve(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
-      }
-    });
-    c.on('error', reject);
-    c.write(`${JSON.stringify(req)}\n`);
-  });
-}
 
 const count = (d: TestDaemon, re: RegExp): number => d.logs.filter((l) => re.test(l.msg)).length;
 const spoolFiles = (d: TestDaemon): string[] => (fs.existsSync(d.spoolDir) && fs.statSync(d.spoolDir).isDirectory() ? fs.readdirSync(d.spoolDir) : []);

@@ -99,3 +99,19 @@ test('handshake: refusals and oddities', async () => {
   assert.match(warnings[0] as string, /pong reply does not start with the peer id/);
   assert.ok(!(warnings[1] as string).includes('XYZ'), 'the buildkey is a secret');
 });
+
+test('throttled warning: at most one per interval, with the count it swallowed', async () => {
+  const { ThrottledWarning } = await import('../../src/peer/throttle');
+  let now = 0;
+  const out: string[] = [];
+  const w = new ThrottledWarning(10_000, (more) => out.push(`w${more}`), () => now);
+  w.hit();
+  w.hit();
+  now = 5_000;
+  w.hit();
+  now = 10_001;
+  w.hit();
+  now = 10_002;
+  w.hit();
+  assert.deepEqual(out, ['w', 'w (2 more since the last warning)']);
+});

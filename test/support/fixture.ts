@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import * as net from 'node:net';
 import { FakeLond, LondFaults, LondNetwork, LondNetworkOptions, startLondNetwork } from './fake-lond';
 import { startDaemon, TestDaemon } from './daemon';
 
@@ -55,4 +56,22 @@ export function lond(net: Network, id: string): FakeLond {
   const l = net.londs.get(id);
   assert.ok(l, `no fake lond ${id}`);
   return l;
+}
+
+/** One JSON request on the daemon's control socket, its reply. */
+export function control(d: TestDaemon, req: Record<string, unknown>): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(d.controlPath);
+    let buf = '';
+    c.on('data', (chunk: Buffer) => {
+      buf += chunk.toString('utf8');
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        c.destroy();
+        resolve(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
+      }
+    });
+    c.on('error', reject);
+    c.write(`${JSON.stringify(req)}\n`);
+  });
 }
