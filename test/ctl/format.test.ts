@@ -121,8 +121,8 @@ describe('other commands', () => {
   test('delayed: name, peer, age, size, and a total', () => {
     const out = formatDelayed(
       [
-        { name: '1700000000_12.fsu3', peer: 'fsu3', size: 2048, mtime: NOW - 3 * 60_000 },
-        { name: 'x.ucsd1', peer: 'ucsd1', size: null, mtime: null },
+        { name: '1700000000_12.fsu3', peer: 'fsu3', size: 2048, mtime: NOW - 3 * 60_000, rejected: null },
+        { name: 'x.ucsd1', peer: 'ucsd1', size: null, mtime: null, rejected: null },
       ],
       '/var/spool/gatewayc/delayed',
       NOW,
