@@ -213,7 +213,7 @@ export class ClientConnection implements BudgetWaiter, BudgetHolder {
   private waitForRoom(): void {
     if (this.waitingForRoom) return;
     this.waitingForRoom = true;
-    this.opts.budget.wait(this);
+    this.opts.budget.waitForRoom(this);
   }
 
   // ---- writing ----

@@ -1,4 +1,5 @@
 import type { Logger } from '../log';
+import type { ByteBudget } from '../util/budget';
 import type { Clock, Timer } from '../util/clock';
 import { Signal } from '../util/signal';
 import { ThrottledWarning } from '../util/throttle';
@@ -77,6 +78,7 @@ export interface PeerDeps {
   log: Logger;
   clock: Clock;
   openSession: SessionFactory;
+  budget?: ByteBudget;
 }
 
 /** Baseline of the reconnect backoff; the cap is gatewaycRetryMax. */
@@ -331,6 +333,7 @@ export class Peer {
         maxAnswerBytes: this.settings.maxAnswerBytes,
         keyMode: this.settings.keyMode,
         clock: this.deps.clock,
+        ...(this.deps.budget ? { budget: this.deps.budget } : {}),
         warn: (m) => this.log.warn({ event: 'session.warning' }, m),
       },
       {

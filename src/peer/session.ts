@@ -3,6 +3,7 @@ import { Idea } from '../crypto/idea';
 import { LineReader, stripCR } from '../protocol/framing';
 import { decodeEncAnswer, encodeEncryptedRequest, isEncAnswer, isEncryptRequest, EncAnswerError } from '../protocol/codec';
 import { writeLine } from '../protocol/write-line';
+import type { ByteBudget } from '../util/budget';
 import type { Clock } from '../util/clock';
 import { LineDialogue } from './dialogue';
 import { HandshakeError, insecureHandshake } from './handshake';
@@ -25,6 +26,8 @@ export interface SessionOptions {
   maxAnswerBytes: number;
   keyMode: SessionKeyMode;
   clock: Clock;
+  /** Answer bytes being read are charged here; over it, only one session reads on. */
+  budget?: ByteBudget;
   warn(message: string): void;
 }
 
@@ -99,6 +102,9 @@ export class Session implements SessionHandle {
   private readonly dialogue: LineDialogue;
   /** Socket bytes go to the line reader, or for a while (TLS key exchange) to a raw phase. */
   private readonly router: InboundRouter;
+  /** Answer bytes read and charged to the budget, not yet a whole line. */
+  private charged = 0;
+  private readonly roomWaiter = { resume: () => this.sock?.resume() };
 
   constructor(
     private readonly opts: SessionOptions,
@@ -253,14 +259,49 @@ export class Session implements SessionHandle {
         timer.cancel();
         resolve();
       });
-      sock.on('data', (chunk: Buffer) => this.router.push(chunk));
+      sock.on('data', (chunk: Buffer) => this.onData(chunk));
       sock.on('error', (err: NodeJS.ErrnoException) => lost(new SessionError(describeSocketError(err, address, port))));
       sock.on('close', () => lost(new SessionError(this.state === 'opening' ? 'peer closed the connection during the handshake' : 'peer closed the connection')));
     });
   }
 
+  /**
+   * Socket bytes to the line reader, charging the part of an answer read so far to the
+   * budget. While the budget is full, a session with half an answer goes on only if it
+   * holds the one overrun slot; the others stop reading (lond waits, TCP holds the rest).
+   */
+  private onData(chunk: Buffer): void {
+    this.router.push(chunk);
+    const budget = this.opts.budget;
+    if (!budget) return;
+    const held = this.reader.pendingBytes;
+    const delta = held - this.charged;
+    this.charged = held;
+    if (delta > 0) budget.chargeAnswer(delta);
+    else if (delta < 0) {
+      // A whole answer left the reader: it stays charged until its client has charged the
+      // write of it (the answer goes out on the next tick, this after it), so the budget
+      // never looks free for the instant in between.
+      process.nextTick(() => budget.chargeAnswer(delta));
+    }
+    if (held === 0) {
+      budget.endOverrun(this);
+      return;
+    }
+    if (budget.full && !budget.mayOverrun(this)) {
+      this.sock?.pause();
+      budget.waitForSlot(this.roomWaiter);
+    }
+  }
+
   private fail(err: Error, deliberate = false): void {
     if (this.state === 'closed') return;
+    if (this.opts.budget) {
+      this.opts.budget.chargeAnswer(-this.charged);
+      this.charged = 0;
+      this.opts.budget.cancelWait(this.roomWaiter);
+      this.opts.budget.endOverrun(this);
+    }
     const wasReady = this.state !== 'opening';
     this.state = 'closed';
     this.cipher = undefined;

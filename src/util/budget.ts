@@ -26,18 +26,22 @@ export interface BudgetOptions {
  * The daemon-wide budget of request and answer bytes held in memory: request lines read
  * from clients and not yet answered, answer bytes waiting for a client to read them, and
  * answers being read from lond. Over the limit, clients stop reading and dispatching
- * (they wait() for room), sessions stop reading from lond — all but one: the first
- * session to ask may overrun the budget by one answer, so that answers always complete
- * and the budget can drain (no deadlock of half-read answers). A client that holds answer
- * bytes and reads none of them for `stallMs` while the budget is full is disconnected,
- * largest first: one client that never reads cannot stall everyone.
+ * (waitForRoom), and sessions stop reading from lond — all but one: one session at a time
+ * may overrun the budget to finish the answer it is reading, so that answers always
+ * complete and the budget can drain (no deadlock of half-read answers). When it is done,
+ * the next waiting session takes the slot. A client that holds answer bytes and reads
+ * none of them for `stallMs` while the budget is full is disconnected, largest first:
+ * one client that never reads cannot stall everyone.
  *
  * So the bytes held never exceed limit + gatewaycMaxAnswerBytes (+ one socket read, 64
  * KiB, per connection): the number the README states.
  */
 export class ByteBudget {
   private used = 0;
-  private readonly waiters = new Set<BudgetWaiter>();
+  /** The part of `used` that is half-read answers (sessions). */
+  private partial = 0;
+  private readonly roomWaiters = new Set<BudgetWaiter>();
+  private readonly slotWaiters = new Set<BudgetWaiter>();
   private readonly holders = new Set<BudgetHolder>();
   private overrunBy: unknown;
   private sweepTimer: Timer | undefined;
@@ -59,31 +63,52 @@ export class ByteBudget {
   charge(n: number): void {
     if (n === 0) return;
     this.used += n;
-    if (n < 0) this.maybeRelieve();
-    else if (this.full) this.armSweep();
+    if (n < 0 && !this.full) this.wakeAll();
+    else if (n > 0 && this.full) this.armSweep();
   }
 
-  /** While full: whether `who` may keep reading an answer anyway (one at a time). */
+  /** A session's half-read answer grew or shrank by `n` bytes. */
+  chargeAnswer(n: number): void {
+    this.partial += n;
+    this.charge(n);
+  }
+
+  /** While full: whether `who` may go on reading the answer it has begun (one at a time). */
   mayOverrun(who: unknown): boolean {
     if (this.overrunBy === undefined) this.overrunBy = who;
     return this.overrunBy === who;
   }
 
-  /** `who` finished (or abandoned) the answer it was allowed to overrun with. */
+  /**
+   * `who` finished (or abandoned) its answer. The slot goes to the next waiting session
+   * only if half-read answers alone fill the budget: then nothing else could drain it. In
+   * any other case clients reading (or being disconnected) make room first, which keeps
+   * the total within limit + one answer.
+   */
   endOverrun(who: unknown): void {
     if (this.overrunBy !== who) return;
     this.overrunBy = undefined;
-    // Another waiting session may take the slot now.
-    this.wakeAll();
+    if (this.partial < this.opts.limit && this.full) return;
+    const next = this.slotWaiters.values().next();
+    if (!next.done) {
+      this.slotWaiters.delete(next.value);
+      next.value.resume();
+    }
   }
 
-  /** Calls `w.resume()` once there is room again (or the overrun slot is free). */
-  wait(w: BudgetWaiter): void {
-    this.waiters.add(w);
+  /** A client: resume() once the budget is below its limit again. */
+  waitForRoom(w: BudgetWaiter): void {
+    this.roomWaiters.add(w);
+  }
+
+  /** A session with half an answer: resume() when the overrun slot is free or there is room. */
+  waitForSlot(w: BudgetWaiter): void {
+    this.slotWaiters.add(w);
   }
 
   cancelWait(w: BudgetWaiter): void {
-    this.waiters.delete(w);
+    this.roomWaiters.delete(w);
+    this.slotWaiters.delete(w);
   }
 
   addHolder(h: BudgetHolder): void {
@@ -94,15 +119,13 @@ export class ByteBudget {
     this.holders.delete(h);
   }
 
-  private maybeRelieve(): void {
-    if (!this.full) this.wakeAll();
-  }
-
   private wakeAll(): void {
-    if (this.waiters.size === 0) return;
-    const waiting = [...this.waiters];
-    this.waiters.clear();
-    for (const w of waiting) w.resume();
+    for (const set of [this.slotWaiters, this.roomWaiters]) {
+      if (set.size === 0) continue;
+      const waiting = [...set];
+      set.clear();
+      for (const w of waiting) w.resume();
+    }
   }
 
   private armSweep(): void {
