@@ -132,7 +132,7 @@ export const COMMANDS: CommandDoc[] = [
     summary: 'list the delayed messages waiting to be delivered',
     options: [...TALKS, 'json'],
     body: [
-      'Lists the delayed messages waiting in the spool (gatewaycDelayedDir), for every peer or only for PEER: file name, peer, age and size. Their content is never shown (it may hold credentials). A message is removed once its peer has answered it.',
+      'Lists the delayed messages waiting in the spool (gatewaycDelayedDir), for every peer or only for PEER: file name, peer, age and size. Their content is never shown (it may hold credentials). A message is removed once its peer has answered it. Entries that are not messages (links, FIFOs, directories, files with other hard links, unreadable or too long ones) are listed apart with the reason: they were moved to rejected/ in the spool and are never delivered; look at them, then remove them.',
     ],
     schema: { title: 'JSON output of delayed', fields: DELAYED_SCHEMA },
   },

@@ -75,7 +75,7 @@ export class Daemon {
       clock: this.clock,
       stallMs: CLIENT_STALL_MS,
     });
-    this.spool = new Spool(this.spoolOptions(), this.log);
+    this.spool = new Spool(this.spoolOptions(), this.log, this.budget);
     await this.ensureSpool();
     this.peers = new PeerSet({
       log: this.log,

@@ -178,7 +178,7 @@ export class PeerSet {
   private create(id: string, settings: PeerSettings): Running {
     const peer = new Peer(id, settings, { log: this.deps.log, clock: this.deps.clock, openSession: this.deps.openSession, budget: this.deps.budget });
     peer.stateChanged.on((c) => this.deps.onStateChange(c));
-    const delivery = new DelayedDelivery(peer, this.deps.spool, this.deps.log, this.deps.clock);
+    const delivery = new DelayedDelivery(peer, this.deps.spool, this.deps.log, this.deps.clock, this.deps.budget);
     const r = { peer, delivery };
     this.running.set(id, r);
     return r;

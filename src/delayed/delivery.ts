@@ -17,7 +17,14 @@ export interface DeliveryPeer {
 export interface DeliverySpool {
   next(peerId: string, after?: string): string | undefined;
   read(name: string): Promise<SpoolRead>;
+  release(line: Buffer): void;
   remove(name: string): Promise<void>;
+}
+
+/** Where delivery waits when memory is short (the daemon-wide byte budget). */
+export interface DeliveryRoom {
+  waitForRoom(w: { resume(): void }): void;
+  cancelWait(w: { resume(): void }): void;
 }
 
 const ERROR_TOKENS = /^(refused|rejected|unknown_cmd|error:)/;
@@ -40,6 +47,7 @@ export class DelayedDelivery {
   private retryTimer: Timer | undefined;
   private inFlight: Promise<void> | undefined;
   private readonly unsubscribe: () => void;
+  private readonly roomWaiter = { resume: () => this.kick() };
   delivered = 0;
 
   constructor(
@@ -47,6 +55,7 @@ export class DelayedDelivery {
     private readonly spool: DeliverySpool,
     private readonly log: Logger,
     private readonly clock: Clock,
+    private readonly room?: DeliveryRoom,
   ) {
     this.unsubscribe = peer.stateChanged.on((c) => {
       if (c.to === 'up') this.kick();
@@ -75,6 +84,7 @@ export class DelayedDelivery {
     this.stopped = true;
     this.unsubscribe();
     this.retryTimer?.cancel();
+    this.room?.cancelWait(this.roomWaiter);
     await this.inFlight;
   }
 
@@ -86,13 +96,21 @@ export class DelayedDelivery {
       if (name === undefined) break;
       after = name;
       const read = await this.spool.read(name);
+      if ('skip' in read && read.skip === 'no-room') {
+        this.room?.waitForRoom(this.roomWaiter);
+        return;
+      }
       if ('skip' in read) {
         if (read.skip === 'incomplete') retryMs = Math.min(retryMs, INCOMPLETE_RETRY_MS);
         if (read.skip === 'unreadable') retryMs = Math.min(retryMs, UNREADABLE_RETRY_MS);
         continue; // never holds up the messages behind it
       }
-      if (this.stopped) break;
+      if (this.stopped) {
+        this.spool.release(read.line);
+        break;
+      }
       const answer = await new Promise<Answer>((resolve) => this.peer.request(read.line, { priority: 'delayed', onAnswer: resolve }));
+      this.spool.release(read.line);
       if (answer === undefined || answer.length === 0) {
         this.log.warn({ event: 'delayed.kept', peer: this.peer.id, file: name }, 'delayed message not delivered: kept for the next session');
         return;

@@ -24,8 +24,8 @@ export const REJECTED_DIR = 'rejected';
 /** What reading one spool entry gave. */
 export type SpoolRead =
   | { line: Buffer }
-  /** Nothing to deliver now: gone, empty, still being written, or moved aside. */
-  | { skip: 'vanished' | 'empty' | 'incomplete' | 'rejected' | 'unreadable' };
+  /** Nothing to deliver now: gone, empty, still being written, moved aside, or no memory for it. */
+  | { skip: 'vanished' | 'empty' | 'incomplete' | 'rejected' | 'unreadable' | 'no-room' };
 
 /** One entry as `gatewayctl delayed` shows it. */
 export interface SpoolEntry {
@@ -42,6 +42,12 @@ export interface SpoolOptions {
   rescanMs: number;
   /** gatewaycMaxRequestBytes: a message is one request line. */
   maxMessageBytes: number;
+}
+
+/** The part of the daemon-wide byte budget the spool needs: a message read is charged to it. */
+export interface SpoolBudget {
+  readonly full: boolean;
+  charge(n: number): void;
 }
 
 /** A file without its newline that was written this recently may still be being written. */
@@ -93,6 +99,7 @@ export class Spool {
   constructor(
     opts: SpoolOptions,
     private readonly log: Logger,
+    private readonly budget?: SpoolBudget,
   ) {
     this.opts = { ...opts };
   }
@@ -150,7 +157,12 @@ export class Spool {
     return this.byPeer.get(peerId)?.after(after);
   }
 
-  /** Reads one message; entries that are not messages are set aside on the way. */
+  /**
+   * Reads one message; entries that are not messages are set aside on the way. A message
+   * read is charged to the budget (checked and charged before the bytes are allocated, so
+   * many peers reading at once cannot overshoot it); the caller gives it back with
+   * `release(line)` once the message is answered or given up.
+   */
   async read(name: string): Promise<SpoolRead> {
     if (!this.owner.has(name)) return { skip: 'vanished' };
     const file = path.join(this.opts.dir, name);
@@ -175,26 +187,14 @@ export class Spool {
       if (st.nlink > 1) return await this.reject(name, `has ${st.nlink} hard links (a message file has one)`);
       const max = this.opts.maxMessageBytes;
       const want = Math.min(st.size, max + 1);
+      if (this.budget?.full) return { skip: 'no-room' };
+      this.budget?.charge(want);
       const buf = Buffer.alloc(want);
-      let got = 0;
-      while (got < want) {
-        const { bytesRead } = await handle.read(buf, got, want - got, got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
+      try {
+        return await this.readLine(name, handle, buf, want, st.mtimeMs);
+      } finally {
+        this.budget?.charge(-want);
       }
-      const data = buf.subarray(0, got);
-      const nl = data.indexOf(10);
-      const line = nl >= 0 ? data.subarray(0, nl) : data;
-      if (line.length > max) return await this.reject(name, `its first line is longer than gatewaycMaxRequestBytes (${max} bytes)`);
-      if (nl < 0 && Date.now() - st.mtimeMs < FRESH_MS) return { skip: 'incomplete' };
-      if (line.length === 0) {
-        if (!this.warnedEmpty.has(name)) {
-          this.warnedEmpty.add(name);
-          this.log.warn({ event: 'delayed.empty', file: name }, 'delayed message file is empty: left in place');
-        }
-        return { skip: 'empty' };
-      }
-      return { line: Buffer.from(line) };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EISDIR') return this.reject(name, 'not a regular file (a directory)');
@@ -203,6 +203,36 @@ export class Spool {
     } finally {
       await handle.close().catch(() => undefined);
     }
+  }
+
+  /** A message read by read() is answered or given up: its bytes leave the budget. */
+  release(line: Buffer): void {
+    this.budget?.charge(-line.length);
+  }
+
+  private async readLine(name: string, handle: fs.promises.FileHandle, buf: Buffer, want: number, mtimeMs: number): Promise<SpoolRead> {
+    const max = this.opts.maxMessageBytes;
+    let got = 0;
+    while (got < want) {
+      const { bytesRead } = await handle.read(buf, got, want - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    const data = buf.subarray(0, got);
+    const nl = data.indexOf(10);
+    const line = nl >= 0 ? data.subarray(0, nl) : data;
+    if (line.length > max) return await this.reject(name, `its first line is longer than gatewaycMaxRequestBytes (${max} bytes)`);
+    if (nl < 0 && Date.now() - mtimeMs < FRESH_MS) return { skip: 'incomplete' };
+    if (line.length === 0) {
+      if (!this.warnedEmpty.has(name)) {
+        this.warnedEmpty.add(name);
+        this.log.warn({ event: 'delayed.empty', file: name }, 'delayed message file is empty: left in place');
+      }
+      return { skip: 'empty' };
+    }
+    const copy = Buffer.from(line);
+    this.budget?.charge(copy.length);
+    return { line: copy };
   }
 
   /** Removes a delivered message. One that cannot be removed is not sent again by this run. */

@@ -224,8 +224,13 @@ export class ClientConnection implements BudgetWaiter, BudgetHolder {
     this.unsent += n;
     this.opts.budget.charge(n);
     if (this.stalledAt === undefined) this.stalledAt = this.opts.clock.now();
-    const flushed = (): void => {
+    const flushed = (err?: Error | null): void => {
       if (this.closed) return;
+      if (err) {
+        // The client is gone (EPIPE): what it asked after this is never sent.
+        this.close();
+        return;
+      }
       this.unsent -= n;
       this.opts.budget.charge(-n);
       this.stalledAt = this.unsent > 0 ? this.opts.clock.now() : undefined;

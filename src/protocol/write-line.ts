@@ -9,7 +9,7 @@ const COPY_LIMIT = 16 * 1024;
  * copied. Either way the kernel sees one write, not two. `flushed` is called once the
  * whole line has left the stream's buffer (or the stream failed).
  */
-export function writeLine(out: Writable, line: Buffer, flushed?: () => void): void {
+export function writeLine(out: Writable, line: Buffer, flushed?: (err?: Error | null) => void): void {
   if (line.length < COPY_LIMIT) {
     const buf = Buffer.allocUnsafe(line.length + 1);
     line.copy(buf, 0);
