@@ -11,7 +11,7 @@ import type { PeerSettings } from '../peer/peer';
 import { createSession, SessionFactory } from '../peer/session';
 import type { Notifier } from '../systemd/notify';
 import { ByteBudget } from '../util/budget';
-import { Clock, systemClock } from '../util/clock';
+import { Clock, systemClock, Timer } from '../util/clock';
 import { groupId } from '../util/group';
 import { VERSION } from '../version';
 import { checkCertificates, loadConfiguration, peerSettingsFor } from './configuration';
@@ -33,6 +33,11 @@ export interface DaemonOptions {
 /** How long a client that does not read its answers may hold them while memory is short. */
 const CLIENT_STALL_MS = 10_000;
 const STATUS_EVERY_MS = 5000;
+/**
+ * On stop, a client connection accepted but silent gets this long to send its line: lonnet
+ * writes right after connecting, so such a connection is a request on its way.
+ */
+const FIRST_LINE_GRACE_MS = 1000;
 
 /**
  * The whole service, wired together: configuration (daemon/configuration), peers and
@@ -270,15 +275,31 @@ export class Daemon {
 
   // ---- stop ----
 
+  /**
+   * Stop (restart, upgrade, systemctl stop) loses no request it accepted: sockets stop
+   * accepting (systemd keeps its own, so new clients queue for the next daemon), clients
+   * already connected get every answer they asked for, delayed delivery ends at a message
+   * boundary, and only what is still unanswered at gatewaycShutdownTimeout gets con_lost.
+   * Then every session says exit.
+   */
   private async doStop(): Promise<void> {
     this.opts.notifier.stopping();
     this.log.info({ event: 'daemon.stopping' }, 'stopping: answering pending requests and closing sessions');
     if (this.statusTimer) clearInterval(this.statusTimer);
-    // Peers first (they stop reconnecting and answer their queues), so a lond that goes
-    // away at the same moment is not reported as a lost session.
-    const peersStopped = this.peers.stopPeers(this.settings.shutdownTimeoutMs);
+    const deadline = this.clock.now() + this.settings.shutdownTimeoutMs;
+    const deliveries = this.peers.stopDeliveries();
     await this.peers.closeSockets();
-    await peersStopped;
+    const drained = this.peers.drainClients(Math.min(FIRST_LINE_GRACE_MS, this.settings.shutdownTimeoutMs));
+    let timer: Timer | undefined;
+    const late = await Promise.race([
+      drained.then(() => false),
+      new Promise<boolean>((r) => (timer = this.clock.after(Math.max(0, deadline - this.clock.now()), () => r(true)))),
+    ]);
+    timer?.cancel();
+    if (late) this.log.warn({ event: 'daemon.stop-timeout' }, `gatewaycShutdownTimeout (${this.settings.shutdownTimeoutMs / 1000} s) ran out: what is still unanswered gets con_lost`);
+    // Queued requests get con_lost now; sessions finish what they carry within what is left.
+    await this.peers.stopPeers(Math.max(0, deadline - this.clock.now()));
+    await deliveries;
     // Let the last answers reach the clients' sockets before they are closed.
     await new Promise((r) => setImmediate(r));
     this.peers.dropClients();

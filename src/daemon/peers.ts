@@ -157,9 +157,22 @@ export class PeerSet {
     return [...this.running].map(([id, r]) => ({ ...r.peer.counters(), delayed: this.deps.spool.backlog(id) }));
   }
 
-  /** Stop: no new clients on any socket. */
+  /**
+   * Stop: no new clients on any socket. A socket systemd handed over stays open in systemd,
+   * so clients that connect from now on wait in its queue for the next daemon.
+   */
   async closeSockets(): Promise<void> {
     await Promise.all([...this.listeners.values()].map((l) => l.close(true)));
+  }
+
+  /** Stop: the clients already connected finish what they asked; resolves when all are gone. */
+  drainClients(firstLineGraceMs: number): Promise<void> {
+    return Promise.all([...this.listeners.values()].map((l) => l.drainClients(firstLineGraceMs))).then(() => undefined);
+  }
+
+  /** Stop: no delayed message is started any more; resolves when the one in flight is settled. */
+  stopDeliveries(): Promise<void> {
+    return Promise.all([...this.running.values()].map((r) => r.delivery.stop())).then(() => undefined);
   }
 
   /** Stop: delayed delivery ends at a message boundary, then every peer stops. */

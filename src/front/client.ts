@@ -64,6 +64,12 @@ export class ClientConnection implements BudgetWaiter, BudgetHolder {
   private stalledAt: number | undefined;
   private closed = false;
   private paused = false;
+  /** The daemon stops: answer what was asked, then end; see drain(). */
+  private draining: { graceOver: boolean } | undefined;
+  private readonly closedSignal: Promise<void>;
+  private resolveClosed!: () => void;
+  /** Requests answered on this connection (drain: a client that was served may go). */
+  private answeredCount = 0;
   private waitingForRoom = false;
   private readonly reader: LineReader;
 
@@ -82,6 +88,7 @@ export class ClientConnection implements BudgetWaiter, BudgetHolder {
         this.enqueue({ preset: Buffer.from(`error: request longer than gatewaycMaxRequestBytes (${max} bytes)\n`) });
       },
     });
+    this.closedSignal = new Promise((r) => (this.resolveClosed = r));
     opts.budget.addHolder(this);
     sock.on('data', (chunk: Buffer) => this.onData(chunk));
     sock.on('error', () => this.close());
@@ -110,6 +117,27 @@ export class ClientConnection implements BudgetWaiter, BudgetHolder {
     budget.cancelWait(this);
     budget.removeHolder(this);
     this.sock.destroy();
+    this.resolveClosed();
+  }
+
+  /**
+   * The daemon is stopping (restart, upgrade): no request this connection has sent is left
+   * unanswered. Lines already read, or completing within the stop, are carried as usual;
+   * once nothing is pending the connection is ended — at once if it was served, after
+   * `firstLineGraceMs` if it has sent nothing yet (lonnet writes its line right after
+   * connecting, so a connection accepted a moment ago is about to ask). Resolves when the
+   * connection is ended or closed; the daemon cuts what is left at gatewaycShutdownTimeout.
+   */
+  drain(firstLineGraceMs: number, clock: Clock): Promise<void> {
+    if (!this.closed && !this.draining) {
+      this.draining = { graceOver: false };
+      clock.after(firstLineGraceMs, () => {
+        if (this.draining) this.draining.graceOver = true;
+        this.maybeEnd();
+      });
+      this.maybeEnd();
+    }
+    return this.closedSignal;
   }
 
   // ---- BudgetWaiter / BudgetHolder ----
@@ -220,6 +248,7 @@ export class ClientConnection implements BudgetWaiter, BudgetHolder {
 
   /** Writes a whole line (`asLine`: `buf` lacks its '\n'), charging it until it is flushed. */
   private write(buf: Buffer, asLine = false): void {
+    this.answeredCount++;
     const n = buf.length + (asLine ? 1 : 0);
     this.unsent += n;
     this.opts.budget.charge(n);
@@ -241,8 +270,21 @@ export class ClientConnection implements BudgetWaiter, BudgetHolder {
     else this.sock.write(buf, flushed);
   }
 
-  /** After a half-close: end our side once everything it asked is answered. */
+  /** After a half-close, or while draining: end our side once everything it asked is answered. */
   private maybeEnd(): void {
-    if (!this.closed && this.sock.readableEnded && !this.inFlight && this.pending.length === 0 && !this.sock.writableEnded) this.sock.end();
+    if (this.closed || this.inFlight || this.pending.length > 0 || this.sock.writableEnded) return;
+    if (this.sock.readableEnded) {
+      this.sock.end();
+      if (this.draining) this.resolveClosed();
+      return;
+    }
+    const d = this.draining;
+    if (!d || this.reader.pendingBytes > 0) return; // half a line: it is on its way
+    if (this.answeredCount > 0 || d.graceOver) {
+      this.sock.end();
+      // Whatever it sends now is not read: its next connection goes to the next daemon.
+      this.sock.pause();
+      this.resolveClosed();
+    }
   }
 }

@@ -127,6 +127,11 @@ export class PeerListener {
     await closeServer(server, unlink && !this.inherited ? this.source.path : undefined);
   }
 
+  /** Stop: every client connection finishes what it asked (see ClientConnection.drain). */
+  drainClients(firstLineGraceMs: number): Promise<void> {
+    return Promise.all([...this.clients].map((c) => c.drain(firstLineGraceMs, this.deps.clock))).then(() => undefined);
+  }
+
   dropClients(): void {
     for (const c of this.clients) c.close();
     this.clients.clear();

@@ -40,9 +40,13 @@ export async function listenUnix(server: net.Server, source: SocketSource, acces
   }
 }
 
-/** Stops accepting; the path is removed when `unlink` names one we made. */
+/**
+ * Stops accepting at once; the path is removed when `unlink` names one we made. Does not
+ * wait for the connections already accepted (server.close()'s callback would): their
+ * owners decide when they end.
+ */
 export async function closeServer(server: net.Server | undefined, unlink?: string): Promise<void> {
-  if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  server?.close();
   if (unlink !== undefined) await fs.promises.rm(unlink, { force: true });
 }
 
