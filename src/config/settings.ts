@@ -61,8 +61,8 @@ export interface KeySpec {
   choices?: readonly string[];
 }
 
-export const KEY_MODES: readonly KeyMode[] = ['auto', 'ssl', 'local', 'insecure'];
-export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+const KEY_MODES: readonly KeyMode[] = ['auto', 'ssl', 'local', 'insecure'];
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
 /** setTimeout silently turns anything above 2^31-1 ms into 1 ms. */
 export const MAX_DURATION_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 

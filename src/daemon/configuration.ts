@@ -52,7 +52,7 @@ export function checkCertificates(s: Settings, now: Date = new Date()): Certific
   return { pki, diags: pki.problems.map((p) => ({ file: p.file, severity: p.severity, message: p.message })) };
 }
 
-export function keyModeFor(s: Settings, p: PeerEntry, pki: PkiCheck | undefined): SessionKeyMode {
+function keyModeFor(s: Settings, p: PeerEntry, pki: PkiCheck | undefined): SessionKeyMode {
   const choice = chooseKeyMode(s.keyMode, { address: p.address, haveCertificates: pki?.ok === true, allowInsecure: s.allowInsecure });
   if ('error' in choice) return { error: choice.error };
   if (choice.mode === 'ssl') {

@@ -68,7 +68,7 @@ export interface SessionHandle {
 export type SessionFactory = (opts: SessionOptions, events: SessionEvents) => SessionHandle;
 
 /** Why a session failed, in words fit for `gatewayctl status` and the journal. */
-export class SessionError extends Error {
+class SessionError extends Error {
   constructor(
     message: string,
     readonly refused = false,
@@ -318,7 +318,7 @@ export class Session implements SessionHandle {
   }
 }
 
-export function describeSocketError(err: NodeJS.ErrnoException, address: string, port: number): string {
+function describeSocketError(err: NodeJS.ErrnoException, address: string, port: number): string {
   switch (err.code) {
     case 'ECONNREFUSED':
       return `connection refused by ${address}:${port} (is lond running?)`;
