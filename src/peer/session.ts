@@ -78,6 +78,11 @@ class SessionError extends Error {
 }
 
 const EXIT = Buffer.from('exit\n');
+/**
+ * Longest line a peer may send during the handshake: challenges, build keys and the
+ * init answers are a few dozen bytes; a peer sending megabytes there is not a lond.
+ */
+const MAX_HANDSHAKE_LINE = 8192;
 /** How long lond gets to close its side after our `exit`. */
 const EXIT_GRACE_MS = 2000;
 
@@ -118,9 +123,12 @@ export class Session implements SessionHandle {
       onFault: (err) => this.fail(new SessionError(err.message)),
     });
     this.reader = new LineReader({
-      maxLineBytes: opts.maxAnswerBytes,
+      maxLineBytes: MAX_HANDSHAKE_LINE,
       onLine: (line) => this.dialogue.receive(stripCR(line)),
-      onOverflow: () => this.fail(new SessionError(`peer sent a line longer than gatewaycMaxAnswerBytes (${opts.maxAnswerBytes} bytes)`)),
+      onOverflow: () =>
+        this.fail(
+          new SessionError(this.state === 'opening' ? `peer sent a line longer than ${MAX_HANDSHAKE_LINE} bytes during the handshake` : `peer sent a line longer than gatewaycMaxAnswerBytes (${opts.maxAnswerBytes} bytes)`),
+        ),
     });
     this.router = new InboundRouter((chunk) => this.reader.push(chunk));
   }
@@ -225,6 +233,7 @@ export class Session implements SessionHandle {
       return;
     }
     this.readyAt = this.opts.clock.now();
+    this.reader.setMaxLineBytes(this.opts.maxAnswerBytes);
     this.state = 'idle';
     this.events.ready(this.readyAt - started);
   }
@@ -271,6 +280,12 @@ export class Session implements SessionHandle {
    * holds the one overrun slot; the others stop reading (lond waits, TCP holds the rest).
    */
   private onData(chunk: Buffer): void {
+    if (this.state === 'idle' && !this.router.inRawPhase) {
+      // Nobody asked: whatever it is, it would be taken for the answer to the next
+      // request, and a peer streaming it would hold memory. Not a line's worth: at once.
+      this.fail(new SessionError(`peer sent ${chunk.length} bytes nobody asked for`));
+      return;
+    }
     this.router.push(chunk);
     const budget = this.opts.budget;
     if (!budget) return;
