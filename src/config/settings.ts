@@ -194,7 +194,8 @@ export function buildSettings(conf: ConfResult, opts: { requireHostId?: boolean 
   };
   const choice = <T extends string>(key: string, choices: readonly T[]): T => {
     const r = raw(key);
-    const v = choices.find((c) => c === r.value.toLowerCase());
+    const lower = r.value.toLowerCase();
+    const v = choices.find((c) => c === lower);
     if (v === undefined) throw bad(key, r, `must be one of ${choices.join(', ')}`);
     return v;
   };
@@ -260,12 +261,13 @@ function unknownKeyWarnings(conf: ConfResult): Diag[] {
   const warnings: Diag[] = [];
   for (const [key, v] of conf.values) {
     if (SPEC.has(key)) continue;
-    const sameButCase = KEYS.find((k) => k.key.toLowerCase() === key.toLowerCase());
+    // Lengths first: a key may be a megabyte long, and is compared with every known key.
+    const sameButCase = KEYS.find((k) => k.key.length === key.length && k.key.toLowerCase() === key.toLowerCase());
     if (sameButCase) {
       warnings.push({ file: v.file, line: v.line, severity: 'warning', message: `unknown key ${key} (did you mean ${sameButCase.key}? keys are case-sensitive)` });
       continue;
     }
-    if (!key.toLowerCase().startsWith('gatewayc')) continue;
+    if (key.slice(0, 8).toLowerCase() !== 'gatewayc') continue;
     const near = nearestKey(key);
     const hint = near === undefined ? '' : ` (did you mean ${near}?)`;
     warnings.push({ file: v.file, line: v.line, severity: 'warning', message: `unknown key ${key}${hint}` });
@@ -276,15 +278,23 @@ function unknownKeyWarnings(conf: ConfResult): Diag[] {
 function nearestKey(key: string): string | undefined {
   let best: string | undefined;
   let bestDist = Infinity;
+  // The distance is at least the difference in length: a key too long or too short to
+  // be a near miss is not compared (a megabyte-long key would cost seconds otherwise).
+  const within = nearMissDistance(key);
   for (const k of KEYS) {
+    if (Math.abs(k.key.length - key.length) > within) continue;
     const d = editDistance(key.toLowerCase(), k.key.toLowerCase());
     if (d < bestDist) {
       best = k.key;
       bestDist = d;
     }
   }
-  // A near miss is a typo or two; anything further is a different key, not a misspelling.
-  return bestDist <= Math.max(2, Math.floor(key.length / 8)) ? best : undefined;
+  return bestDist <= within ? best : undefined;
+}
+
+/** A near miss is a typo or two; anything further is a different key, not a misspelling. */
+function nearMissDistance(key: string): number {
+  return Math.max(2, Math.floor(key.length / 8));
 }
 
 export function editDistance(a: string, b: string): number {
