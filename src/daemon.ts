@@ -8,9 +8,8 @@ import { ControlRequest, ControlServer, ReloadResult } from './front/control';
 import type { RequestSink } from './front/client';
 import { PeerListener } from './front/listener';
 import type { Logger } from './log';
-import { chooseKeyMode } from './peer/keymode';
+import { certificateDiagnostics, certificatesWanted, resolveKeyMode } from './peer/keymode';
 import { keyModeName, Peer, PeerSettings } from './peer/peer';
-import type { SessionKeyMode } from './peer/session';
 import { checkPki, PkiCheck } from './pki/check';
 import { Spool } from './peer/spool';
 import type { Notifier } from './systemd/notify';
@@ -47,41 +46,23 @@ export function loadConfiguration(files: string[], defaultHostId: string | undef
 }
 
 /**
- * The network's certificates, checked once per start/reload. Only looked at when ssl may
- * be used (keyMode ssl or auto): an explicit insecure/local setup never needs them.
+ * The network's certificates, checked once per start/reload where ssl may be used, and
+ * what is said about them (the policy lives in keymode/resolve, shared with gatewayctl check).
  */
-export function checkCertificates(s: Settings, log: Logger): PkiCheck | undefined {
-  if (s.keyMode !== 'ssl' && s.keyMode !== 'auto') return undefined;
-  const pki = checkPki({ ca: s.caFile, cert: s.certFile, key: s.keyFile }, new Date(), { hostId: s.lonHostID });
-  if (!pki.configured && s.keyMode === 'auto') {
-    log.info(`no certificates in ${s.certDir}: key mode auto uses local (127.0.0.1) or the 2002 exchange${s.allowInsecure ? '' : ' — which loncAllowInsecure 0 forbids'}`);
-    return pki;
-  }
-  for (const p of pki.problems) {
-    const line = `${p.file}: ${p.message}`;
-    if (p.severity === 'error') log.error(`certificates: ${line}`);
-    else log.warn(`certificates: ${line}`);
+export function checkCertificates(s: Settings, peers: readonly PeerEntry[], log: Logger): PkiCheck | undefined {
+  const pki = certificatesWanted(s) ? checkPki({ ca: s.caFile, cert: s.certFile, key: s.keyFile }, new Date(), { hostId: s.lonHostID }) : undefined;
+  for (const d of certificateDiagnostics(s, peers, pki)) {
+    const line = d.file === '' ? d.message : `certificates: ${d.file}: ${d.message}`;
+    if (d.severity === 'error') log.error(line);
+    else if (d.severity === 'warning') log.warn(line);
+    else log.info(line);
   }
   return pki;
 }
 
-function keyModeFor(s: Settings, p: PeerEntry, pki: PkiCheck | undefined): SessionKeyMode {
-  const choice = chooseKeyMode(s.keyMode, { address: p.address, haveCertificates: pki?.ok === true, allowInsecure: s.allowInsecure });
-  if ('error' in choice) return { error: choice.error };
-  if (choice.mode === 'ssl') {
-    if (!pki?.ok || !pki.material) {
-      const first = pki?.problems.find((x) => x.severity === 'error');
-      return { error: `ssl key mode needs usable certificates${first ? `: ${first.file}: ${first.message}` : ''}` };
-    }
-    return { mode: 'ssl', material: pki.material, version: VERSION };
-  }
-  if (choice.mode === 'local') return { mode: 'local', dir: s.localKeyDir };
-  return { mode: 'insecure' };
-}
-
 function peerSettings(s: Settings, p: PeerEntry, pki: PkiCheck | undefined): PeerSettings {
   return {
-    keyMode: keyModeFor(s, p, pki),
+    keyMode: resolveKeyMode(s, p, pki),
     hostId: s.lonHostID,
     address: p.address,
     port: s.londPort,
@@ -195,7 +176,7 @@ export class Daemon {
 
   /** Starts added peers, stops removed ones, updates the rest in place. */
   private async applyPeers(entries: PeerEntry[], warnings: string[]): Promise<Omit<ReloadResult, 'ok' | 'warnings'>> {
-    const pki = checkCertificates(this.settings, this.log);
+    const pki = checkCertificates(this.settings, entries, this.log);
     const wanted = new Map(entries.map((e) => [e.id, e]));
     const added: string[] = [];
     const removed: string[] = [];

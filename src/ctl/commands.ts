@@ -138,23 +138,22 @@ export async function check(io: Io, files: string[] | undefined, defaultHostId: 
   const out: string[] = [];
   try {
     const loaded = loadConfiguration(list, defaultHostId ?? io.hostname());
-    // The certificates, where ssl may be used: a broken one is an error when ssl is asked
-    // for explicitly, a warning under auto (which then falls back).
+    // The certificates, judged by the daemon's own policy (keymode/resolve): an error
+    // where a peer would get no session, a warning where it would not matter.
     const s = loaded.settings;
-    const pkiProblems: Diag[] = [];
-    if (s.keyMode === 'ssl' || s.keyMode === 'auto') {
+    const { certificateDiagnostics, certificatesWanted } = await import('../peer/keymode/resolve');
+    let pki;
+    if (certificatesWanted(s)) {
       const { checkPki } = await import('../pki/check');
-      const pki = checkPki({ ca: s.caFile, cert: s.certFile, key: s.keyFile }, new Date(io.now()), { hostId: s.lonHostID });
-      if (pki.configured || s.keyMode === 'ssl') {
-        for (const p of pki.problems) {
-          pkiProblems.push({ file: p.file, severity: p.severity === 'error' && s.keyMode === 'ssl' ? 'error' : 'warning', message: p.message });
-        }
-      }
+      pki = checkPki({ ca: s.caFile, cert: s.certFile, key: s.keyFile }, new Date(io.now()), { hostId: s.lonHostID });
     }
+    const pkiProblems: Diag[] = certificateDiagnostics(s, loaded.peers, pki)
+      .filter((d) => d.severity !== 'info')
+      .map((d) => ({ file: d.file, severity: d.severity === 'error' ? 'error' : 'warning', message: d.message }));
     const pkiErrors = pkiProblems.filter((d) => d.severity === 'error');
     if (pkiErrors.length > 0) {
       for (const d of pkiProblems) out.push(diagLine(d));
-      if (!quiet) out.push('configuration refused: gatewaycKeyMode ssl needs usable certificates');
+      if (!quiet) out.push(`configuration refused: ${s.keyMode === 'ssl' ? 'gatewaycKeyMode ssl' : 'key mode auto, with certificates configured,'} needs usable certificates`);
       io.stdout.write(lines(out));
       return EXIT.failed;
     }
