@@ -45,8 +45,16 @@ export function journalPriority(level: number): number {
   return 7;
 }
 
-/** Keys that are not shown as ` key=value`: they are the priority, the sentence, or journald's own. */
-const NOT_FIELDS = new Set(['level', 'time', 'msg', 'peer', 'err', 'pid', 'hostname']);
+/**
+ * Keys that are not shown as ` key=value`: the priority, the sentence, journald's own, and
+ * the structured fields every sentence already says in words (`event` names the kind of
+ * record for programs and tests; the others repeat a part of the sentence).
+ */
+const NOT_FIELDS = new Set([
+  'level', 'time', 'msg', 'peer', 'err', 'pid', 'hostname',
+  'event', 'reason', 'from', 'failures', 'handshakeMs', 'keyMode', 'peers', 'added', 'removed', 'reconnected',
+  'code', 'dir', 'op', 'max', 'last', 'state', 'key', 'configFile', 'configLine', 'answer', 'movedTo',
+]);
 
 /** One physical line whatever the text: control characters become visible escapes. */
 const oneLine = visible;

@@ -29,6 +29,7 @@ export interface Settings {
   maxAnswerBytes: number;
   maxClientsPerPeer: number;
   maxQueuePerPeer: number;
+  maxBufferedBytes: number;
   retryMaxMs: number;
   rescanIntervalMs: number;
   shutdownTimeoutMs: number;
@@ -101,6 +102,8 @@ export const KEYS: readonly KeySpec[] = [
     doc: 'Client connections at once on each peer socket.' },
   { key: 'gatewaycMaxQueue', field: 'maxQueuePerPeer', kind: 'count', default: '1024',
     doc: 'Requests waiting for a session, per peer; beyond that new requests are answered con_lost.' },
+  { key: 'gatewaycMaxBufferedBytes', field: 'maxBufferedBytes', kind: 'count', default: '268435456',
+    doc: 'Bytes of requests and answers the daemon holds in memory at most, for all peers and clients together (plus one answer of gatewaycMaxAnswerBytes); when it is used up, clients wait, and a client that reads none of its answers for 10 s is disconnected. Takes effect at restart.' },
   { key: 'gatewaycRetryMax', field: 'retryMaxMs', kind: 'duration', default: '60',
     doc: 'Cap in seconds of the reconnect back-off; also how often a down peer is retried.' },
   { key: 'gatewaycRescanInterval', field: 'rescanIntervalMs', kind: 'duration', default: '60',
@@ -130,6 +133,11 @@ export const KEYS: readonly KeySpec[] = [
 ];
 
 const SPEC = new Map(KEYS.map((k) => [k.key, k]));
+
+/** A key's built-in default, as the documentation shows it. */
+export function defaultOf(key: string): string {
+  return SPEC.get(key)?.default ?? '';
+}
 
 const BOOLEANS = new Map<string, boolean>([
   ['1', true], ['yes', true], ['on', true], ['true', true],
@@ -240,6 +248,7 @@ export function buildSettings(conf: ConfResult, opts: { requireHostId?: boolean 
     maxAnswerBytes: count('gatewaycMaxAnswerBytes'),
     maxClientsPerPeer: count('gatewaycMaxClients'),
     maxQueuePerPeer: count('gatewaycMaxQueue'),
+    maxBufferedBytes: count('gatewaycMaxBufferedBytes'),
     retryMaxMs: duration('gatewaycRetryMax'),
     rescanIntervalMs: duration('gatewaycRescanInterval'),
     shutdownTimeoutMs: duration('gatewaycShutdownTimeout'),

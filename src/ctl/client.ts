@@ -5,17 +5,10 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { SERVICE_GROUP } from './help';
+import { SERVICE_GROUP } from '../config/defaults';
+import { EXIT } from '../exit-codes';
 
-export const EXIT = {
-  ok: 0,
-  failed: 1,
-  conLost: 2,
-  unreachable: 3,
-  denied: 4,
-  usage: 64,
-  config: 78,
-} as const;
+export { EXIT };
 
 export class CtlError extends Error {
   constructor(

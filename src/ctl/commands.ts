@@ -7,8 +7,9 @@ import * as path from 'node:path';
 import { ConfigError, Diag, formatDiag } from '../config/diag';
 import { validPeerId } from '../config/hosts';
 import { controlRequest, CtlError, EXIT, expectOk } from './client';
-import { DaemonStatus, DelayedFile, formatDelayed, formatReload, formatRetry, formatStatus, COLOUR, NO_COLOUR, ReloadAnswer, wantColour } from './format';
-import { DEFAULT_CONFIG } from './help';
+import type { DaemonStatus, DelayedFile, ReloadResult } from '../control/protocol';
+import { formatDelayed, formatReload, formatRetry, formatStatus, COLOUR, NO_COLOUR, wantColour } from './format';
+import { DEFAULT_CONFIG } from '../config/defaults';
 import { controlSocketPath, peerSocketDir } from './locate';
 import { requestLines, sendRequests } from './send';
 import { terminalJson, visible } from '../util/visible';
@@ -103,7 +104,7 @@ export async function retry(io: Io, where: Where, peers: string[]): Promise<numb
 }
 
 export async function reload(io: Io, where: Where): Promise<number> {
-  const reply = (await controlRequest(controlSocketPath(where), { op: 'reload' }, RELOAD_TIMEOUT_MS)) as unknown as ReloadAnswer;
+  const reply = (await controlRequest(controlSocketPath(where), { op: 'reload' }, RELOAD_TIMEOUT_MS)) as unknown as ReloadResult;
   if (reply.ok !== true) {
     throw new CtlError(`reload refused, the running configuration stays: ${reply.error ?? 'no reason given'}`, EXIT.failed);
   }
@@ -132,36 +133,18 @@ export function diagLine(d: Diag): string {
 }
 
 export async function check(io: Io, files: string[] | undefined, defaultHostId: string | undefined, quiet: boolean): Promise<number> {
-  // Loaded here only: it brings the whole daemon, which the other commands do not need.
-  const { loadConfiguration } = await import('../daemon');
-  const list = files ?? [DEFAULT_CONFIG];
+  // Loaded here only: the certificate checks bring node-forge, which the other commands do not need.
+  const { checkConfiguration } = await import('../daemon/configuration');
   const out: string[] = [];
   try {
-    const loaded = loadConfiguration(list, defaultHostId ?? io.hostname());
-    // The certificates, judged by the daemon's own policy (keymode/resolve): an error
-    // where a peer would get no session, a warning where it would not matter.
-    const s = loaded.settings;
-    const { certificateDiagnostics, certificatesWanted } = await import('../peer/keymode/resolve');
-    let pki;
-    if (certificatesWanted(s)) {
-      const { checkPki } = await import('../pki/check');
-      pki = checkPki({ ca: s.caFile, cert: s.certFile, key: s.keyFile }, new Date(io.now()), { hostId: s.lonHostID });
-    }
-    const pkiProblems: Diag[] = certificateDiagnostics(s, loaded.peers, pki)
-      .filter((d) => d.severity !== 'info')
-      .map((d) => ({ file: d.file, severity: d.severity === 'error' ? 'error' : 'warning', message: d.message }));
-    const pkiErrors = pkiProblems.filter((d) => d.severity === 'error');
-    if (pkiErrors.length > 0) {
-      for (const d of pkiProblems) out.push(diagLine(d));
-      if (!quiet) out.push(`configuration refused: ${s.keyMode === 'ssl' ? 'gatewaycKeyMode ssl' : 'key mode auto, with certificates configured,'} needs usable certificates`);
-      io.stdout.write(lines(out));
-      return EXIT.failed;
-    }
-    loaded.warnings.push(...pkiProblems);
-    if (!quiet) {
-      for (const w of loaded.warnings) out.push(diagLine(w));
+    const result = checkConfiguration(files ?? [DEFAULT_CONFIG], defaultHostId ?? io.hostname(), new Date(io.now()));
+    const { loaded, diags, errors } = result;
+    for (const d of diags) if (!quiet || d.severity === 'error') out.push(diagLine(d));
+    if (errors > 0) {
+      if (!quiet) out.push('configuration refused: fix the errors above');
+    } else if (!quiet) {
       const n = loaded.peers.length;
-      const w = loaded.warnings.length;
+      const w = diags.length;
       const warnings = w > 0 ? `, ${w} warning${w === 1 ? '' : 's'}` : '';
       out.push(
         n === 0
@@ -170,7 +153,7 @@ export async function check(io: Io, files: string[] | undefined, defaultHostId: 
       );
     }
     io.stdout.write(lines(out));
-    return EXIT.ok;
+    return errors > 0 ? EXIT.failed : EXIT.ok;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     out.push(diagLine(err.diag));

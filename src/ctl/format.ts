@@ -5,56 +5,8 @@
  * file name or a config file: each goes through `visible` before it is laid out, so no
  * escape sequence reaches the terminal and no row can be split or added.
  */
-import type { ReloadResult } from '../front/control';
+import type { DaemonStatus, DelayedFile, PeerStatus, ReloadResult } from '../control/protocol';
 import { visible, visibleStrings } from '../util/visible';
-
-export interface PeerStatus {
-  id: string;
-  address: string;
-  port: number;
-  state: string;
-  keyMode: string;
-  sessions: { open: number; busy: number; opening: number; max: number };
-  queued: number;
-  failures: number;
-  maxAttempts: number;
-  nextAttemptAt: number | null;
-  lastError: string | null;
-  lastErrorAt: number | null;
-  upSince: number | null;
-  handshakeMs: number | null;
-  p50Ms: number | null;
-  p99Ms: number | null;
-  delayed: number;
-  delivered: number;
-  requests: number;
-  conLost: number;
-  clients: number;
-  socket: string | null;
-  socketFromSystemd: boolean;
-}
-
-export interface DaemonStatus {
-  version: string;
-  pid: number;
-  hostId: string;
-  startedAt: number;
-  uptimeSec: number;
-  configFiles: string[];
-  hostsFile: string;
-  delayedDir: string;
-  peers: PeerStatus[];
-}
-
-export interface DelayedFile {
-  name: string;
-  peer: string;
-  size: number | null;
-  mtime: number | null;
-}
-
-/** The control socket's reload reply (one definition, shared with the daemon). */
-export type ReloadAnswer = ReloadResult;
 
 // ---- colour ----
 
@@ -230,10 +182,22 @@ export function formatDelayed(rawFiles: DelayedFile[], rawDir: string, now: numb
   const files = visibleStrings(rawFiles);
   const dir = visible(rawDir);
   const peer = rawPeer === undefined ? undefined : visible(rawPeer);
-  if (files.length === 0) return `No delayed messages waiting${peer ? ` for ${peer}` : ''} in ${dir}.\n`;
-  const rows = files.map((f) => [f.name, f.peer, f.mtime === null ? '?' : span(now - f.mtime), bytes(f.size)]);
-  const total = files.reduce((n, f) => n + (f.size ?? 0), 0);
-  return `${[...table([['NAME', 'PEER', 'AGE', 'SIZE'], ...rows]), '', `${files.length} message${files.length === 1 ? '' : 's'} waiting (${bytes(total)}) in ${dir}`].join('\n')}\n`;
+  // A daemon from before set-aside entries existed sends no `rejected`: all are waiting.
+  const waiting = files.filter((f) => !f.rejected);
+  const setAside = files.filter((f) => f.rejected);
+  const out: string[] = [];
+  if (waiting.length === 0) {
+    out.push(`No delayed messages waiting${peer ? ` for ${peer}` : ''} in ${dir}.`);
+  } else {
+    const rows = waiting.map((f) => [f.name, f.peer, f.mtime === null ? '?' : span(now - f.mtime), bytes(f.size)]);
+    const total = waiting.reduce((n, f) => n + (f.size ?? 0), 0);
+    out.push(...table([['NAME', 'PEER', 'AGE', 'SIZE'], ...rows]), '', `${waiting.length} message${waiting.length === 1 ? '' : 's'} waiting (${bytes(total)}) in ${dir}`);
+  }
+  if (setAside.length > 0) {
+    const rows = setAside.map((f) => [f.name, f.peer || '-', f.mtime === null ? '?' : span(now - f.mtime), bytes(f.size), f.rejected ?? '']);
+    out.push('', `${setAside.length} entr${setAside.length === 1 ? 'y' : 'ies'} set aside, never delivered (look at them, then remove them):`, ...table([['NAME', 'PEER', 'AGE', 'SIZE', 'WHY'], ...rows]));
+  }
+  return `${out.join('\n')}\n`;
 }
 
 function list(ids: string[]): string {
@@ -241,7 +205,7 @@ function list(ids: string[]): string {
 }
 
 /** The one line `gatewayctl reload` prints on success (it is the unit's ExecReload). */
-export function formatReload(r: ReloadAnswer): string {
+export function formatReload(r: ReloadResult): string {
   const changes: string[] = [];
   if (r.added.length) changes.push(`added ${list(r.added)}`);
   if (r.removed.length) changes.push(`removed ${list(r.removed)}`);

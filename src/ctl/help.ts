@@ -4,11 +4,11 @@
  * cannot drift apart. Text may mark literal words with `backticks` (bold in the manual,
  * plain on the terminal).
  */
+import { DEFAULT_CONFIG, SERVICE_GROUP } from '../config/defaults';
+import { defaultOf } from '../config/settings';
 import { STATUS_SCHEMA, DELAYED_SCHEMA, FieldDoc } from './schema';
 
-export const DEFAULT_CONFIG = '/etc/gatewayc/gatewayc.conf';
-export const DEFAULT_CONTROL_SOCKET = '/run/gatewayc/control';
-export const SERVICE_GROUP = 'gatewayc';
+const DEFAULT_CONTROL_SOCKET = defaultOf('gatewaycControlSocket');
 
 export interface OptionDoc {
   name: string;

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { controlConnectError, controlRequest, CtlError, peerConnectError } from '../../src/ctl/client';
 import { Io, runCli } from '../../src/ctl/main';
 import { requestLines } from '../../src/ctl/send';
@@ -188,13 +188,13 @@ describe('commands against a stand-in daemon', () => {
           ? { ok: false, error: '/etc/gatewayc/gatewayc.conf:3: gatewaycMaxSessions must be a positive integer, got "zero"', added: [], removed: [], reconnected: [], warnings: [] }
           : { ok: true, added: ['new1'], removed: ['old1'], reconnected: [], warnings: [] };
       case 'delayed':
-        return { ok: true, dir: '/spool', files: [{ name: '17.fsu3', peer: 'fsu3', size: 10, mtime: NOW - 5000 }] };
+        return { ok: true, dir: '/spool', files: [{ name: '17.fsu3', peer: 'fsu3', size: 10, mtime: NOW - 5000, rejected: null }] };
       default:
         return { ok: false, error: 'unknown op' };
     }
   };
 
-  test('set up', async () => {
+  before(async () => {
     control = await server((line) => {
       const req = JSON.parse(line) as Record<string, unknown>;
       seen.push(req);
@@ -254,7 +254,7 @@ describe('commands against a stand-in daemon', () => {
     assert.deepEqual(seen.at(-1), { op: 'delayed', peer: 'fsu3' });
     assert.match(r.out, /^NAME +PEER +AGE +SIZE\n17\.fsu3 +fsu3 +5 s +10 B\n/);
     const j = JSON.parse((await run(['delayed', '--json', '--socket', control])).out) as unknown;
-    assert.deepEqual(j, { dir: '/spool', files: [{ name: '17.fsu3', peer: 'fsu3', size: 10, mtime: NOW - 5000 }] });
+    assert.deepEqual(j, { dir: '/spool', files: [{ name: '17.fsu3', peer: 'fsu3', size: 10, mtime: NOW - 5000, rejected: null }] });
   });
 });
 

@@ -121,8 +121,8 @@ describe('other commands', () => {
   test('delayed: name, peer, age, size, and a total', () => {
     const out = formatDelayed(
       [
-        { name: '1700000000_12.fsu3', peer: 'fsu3', size: 2048, mtime: NOW - 3 * 60_000 },
-        { name: 'x.ucsd1', peer: 'ucsd1', size: null, mtime: null },
+        { name: '1700000000_12.fsu3', peer: 'fsu3', size: 2048, mtime: NOW - 3 * 60_000, rejected: null },
+        { name: 'x.ucsd1', peer: 'ucsd1', size: null, mtime: null, rejected: null },
       ],
       '/var/spool/gatewayc/delayed',
       NOW,
@@ -161,9 +161,9 @@ describe('hostile text is shown, never obeyed', () => {
 
   test('delayed: file names with ESC, BEL, CR and LF stay on their row, escaped', () => {
     const files = [
-      { name: `${TITLE}.fsu3`, peer: 'fsu3', size: 1, mtime: NOW },
-      { name: `${CLEAR}x\nmsul2  peer.fsu3`, peer: 'fsu3', size: 2, mtime: NOW },
-      { name: `a${FAKE_ROW}.fsu3`, peer: `fsu3\u009b2J`, size: 3, mtime: NOW },
+      { name: `${TITLE}.fsu3`, peer: 'fsu3', size: 1, mtime: NOW, rejected: null },
+      { name: `${CLEAR}x\nmsul2  peer.fsu3`, peer: 'fsu3', size: 2, mtime: NOW, rejected: null },
+      { name: `a${FAKE_ROW}.fsu3`, peer: `fsu3\u009b2J`, size: 3, mtime: NOW, rejected: null },
     ];
     const out = formatDelayed(files, `/spool\x1b[31m`, NOW);
     assertSafe(out);
@@ -185,7 +185,7 @@ describe('hostile text is shown, never obeyed', () => {
     p.lastError = 'peer answered \u009b2J\u009d0;owned\u009c then \u0085 and \u202e\u2066x\u2069 \x7f';
     p.id = `fsu3${FAKE_ROW}`;
     p.keyMode = 'ssl\u200f';
-    p.state = 'down\x08\x08up';
+    p.state = 'down\x08\x08up' as typeof p.state; // what a hostile daemon could send
     for (const paint of [NO_COLOUR, COLOUR]) {
       const out = formatStatus(st, { now: NOW, paint });
       assertSafe(strip(out));
@@ -209,4 +209,10 @@ describe('hostile text is shown, never obeyed', () => {
     assertSafe(t);
     assert.equal(t, 'retry: attempt counters reset, peers that are not up reconnect now: x\\x1b]0;owned\\x07, y\\x9b\n');
   });
+});
+
+test('delayed: entries set aside keep their row too, with the reason escaped', () => {
+  const out = formatDelayed([{ name: 'x\x1b[2J.fsu3', peer: '', size: 1, mtime: NOW, rejected: 'not a regular file\r\n\u009b31m' }], '/spool', NOW);
+  assert.equal(UNSAFE.exec(out), null, JSON.stringify(out));
+  assert.match(out, /\nx\\x1b\[2J\.fsu3 +- +0 s +1 B +not a regular file\\r\\n\\x9b31m\n$/);
 });

@@ -54,8 +54,9 @@ test('auto with certificates: ssl key exchange, then IDEA in the clear on the sa
   const l = lond(net, 'tls1');
   assert.equal(l.stats.connections, 1, 'one TCP connection carried TLS and the cleartext after it');
   assert.equal(l.received.find((r) => r.encrypted)?.plain.toString(), 'echo:over-tls-key');
-  const status = JSON.parse(JSON.stringify(d.logs.find((x) => /^up /.test(x.msg)) ?? {}));
-  assert.equal(status.peer, 'tls1');
+  const up = d.logs.find((x) => x.event === 'peer.up');
+  assert.equal(up?.peer, 'tls1');
+  assert.equal(up?.keyMode, 'ssl', 'the session key came over TLS');
 });
 
 test('byte boundary: cleartext in the same TCP write as the end of TLS is read, not lost', async () => {
@@ -75,8 +76,9 @@ test('a lond that never sends close_notify, and one that waits for ours', async 
 async function refusedWith(id: string, tls: (id: string) => FakeTlsOptions, pattern: RegExp): Promise<TestDaemon> {
   const { d } = await sslSetup([id], tls);
   assert.equal(await ask(d.socketPath(id), 'ping'), 'con_lost');
-  const line = await d.waitLog((x) => x.peer === id && /attempt|down after/.test(x.msg) && pattern.test(x.msg), 10_000, `refusal matching ${pattern}`);
-  assert.ok(line.level >= 30);
+  const line = await d.waitLog((x) => x.peer === id && (x.event === 'peer.attempt-failed' || x.event === 'peer.down') && pattern.test(String(x.reason)), 10_000, `refusal matching ${pattern}`);
+  // A failed attempt is information; the peer going down is worth a warning.
+  assert.equal(line.level, line.event === 'peer.down' ? 40 : 30);
   return d;
 }
 
@@ -104,8 +106,8 @@ test('an expired own certificate is reported at start; ssl mode then refuses to 
     await d.stop();
     d.cleanup();
   });
-  const err = await d.waitLog((x) => /^certificates: /.test(x.msg) && x.level === 50, 5000, 'certificate error');
-  assert.match(err.msg, /lonhostcert\.pem/);
+  const err = await d.waitLog((x) => x.event === 'certificates.problem' && x.level === 50, 5000, 'certificate error');
+  assert.match(String(err.configFile), /lonhostcert\.pem$/);
   assert.equal(await ask(d.socketPath('tlsown'), 'ping'), 'con_lost');
   assert.equal(lond(net, 'tlsown').stats.connections, 0, 'no connection without usable certificates');
 });

@@ -47,7 +47,7 @@ export async function londsAndDaemon(cleanup: Cleanup, s: Setup): Promise<{ net:
     // Healthy peers are up before the test starts: a slow first handshake on a loaded
     // machine must not be mistaken for a fault under short request timeouts.
     const healthy = s.ids.filter((id) => !(id in (s.faults ?? {})));
-    await Promise.all(healthy.map((id) => d.waitLog((l) => l.peer === id && /^up /.test(l.msg), 10_000, `${id} up`)));
+    await Promise.all(healthy.map((id) => d.waitLog((l) => l.peer === id && l.event === 'peer.up', 10_000, `${id} up`)));
   }
   return { net, d };
 }

@@ -78,6 +78,11 @@ test('journal lines: errors give their message, child bindings are fields, inter
   assert.equal(lines.length, 5);
 });
 
+test('journal lines: the structured fields a sentence already says are left out', () => {
+  const line = journalLine(`${JSON.stringify({ level: 40, peer: 'p', event: 'peer.down', failures: 3, reason: 'refused', msg: 'down after 3 failed attempts: refused', file: 'x.p' })}\n`);
+  assert.equal(line, '<4>peer p: down after 3 failed attempts: refused file=x.p\n');
+});
+
 test('journalLine never passes a raw control character or newline', () => {
   const line = journalLine(`${JSON.stringify({ level: 40, msg: 'a\rb\u0007c\u001bd', peer: 'p\nq', k: 'v\u0000' })}\n`);
   assert.equal(line, '<4>peer p\\nq: a\\rb\\x07c\\x1bd k="v\\u0000"\n');
