@@ -7,12 +7,12 @@ import type { ByteBudget } from '../util/budget';
 import type { Clock } from '../util/clock';
 import { LineDialogue } from './dialogue';
 import { HandshakeError, insecureHandshake } from './handshake';
-import { InboundRouter, localHandshake, RawChannel, sslHandshake, TlsMaterial } from './keymode';
+import { InboundRouter, localHandshake, PeerNameCheck, RawChannel, sslHandshake, TlsMaterial } from './keymode';
 
-/** How a session gets its key, decided per peer from gatewaycKeyMode (see keymode/select). */
+/** How a session gets its key, decided per peer from gatewaycKeyMode (see keymode/resolve). */
 export type SessionKeyMode =
   | { mode: 'insecure' }
-  | { mode: 'ssl'; material: TlsMaterial; version: string }
+  | { mode: 'ssl'; material: TlsMaterial; version: string; peerName: PeerNameCheck }
   | { mode: 'local'; dir: string }
   | { error: string };
 
@@ -217,7 +217,7 @@ export class Session implements SessionHandle {
       };
       const key =
         km.mode === 'ssl'
-          ? await sslHandshake(channel, { peerId: this.opts.peerId, version: km.version, material: km.material, timeoutMs: this.opts.handshakeTimeoutMs })
+          ? await sslHandshake(channel, { peerId: this.opts.peerId, version: km.version, material: km.material, peerName: km.peerName, timeoutMs: this.opts.handshakeTimeoutMs })
           : km.mode === 'local'
             ? await localHandshake(channel, { dir: km.dir })
             : await insecureHandshake(channel, this.opts.peerId, this.opts.hostId);
