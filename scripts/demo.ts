@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: the daemon in the foreground on the bundled example (example/), with a
  * small example lond (the test suite's fake lond) serving peers demo2 and demo3 on
- * 127.0.0.2 and 127.0.0.3. Ctrl-C stops both.
+ * 127.0.0.2 and 127.0.0.3. Ctrl-C stops both. No node flags: the example lond brings its
+ * own IDEA where this node's OpenSSL has none (Debian's nodejs).
  */
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
@@ -9,10 +10,11 @@ import * as path from 'node:path';
 const root = path.resolve(__dirname, '..', '..');
 const conf = path.join(root, 'example', 'gatewayc.conf');
 
+// The IPC channel is only there so that the example lond stops when this process dies, however it dies.
 const lond = spawn(
   process.execPath,
-  ['--openssl-legacy-provider', path.join(root, 'build', 'test', 'support', 'fake-lond-cli.js'), '--client', 'demo1', '--port', '15663', '--peer', 'demo2@127.0.0.2', '--peer', 'demo3@127.0.0.3'],
-  { stdio: ['ignore', 'inherit', 'inherit'] },
+  [path.join(root, 'build', 'test', 'support', 'fake-lond-cli.js'), '--client', 'demo1', '--port', '15663', '--peer', 'demo2@127.0.0.2', '--peer', 'demo3@127.0.0.3'],
+  { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
 );
 
 process.stderr.write(
