@@ -30,7 +30,12 @@ process.stderr.write(
   ].join('\n'),
 );
 
-const daemon = spawn(process.execPath, [path.join(root, 'bin', 'gatewayc'), '--config', conf], { stdio: 'inherit' });
+// The demo's daemon runs in the foreground, not as a systemd service: whatever systemd
+// handed the demo itself (run inside a container, a unit or a user session) is not for it,
+// and NOTIFY_SOCKET would make it wait for the sd-notify addon, which the demo does not need.
+const env = { ...process.env };
+for (const name of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete env[name];
+const daemon = spawn(process.execPath, [path.join(root, 'bin', 'gatewayc'), '--config', conf], { stdio: 'inherit', env });
 
 let stopping = false;
 const stop = (): void => {

@@ -64,6 +64,9 @@ test('npm run demo without OpenSSL IDEA: the plain IDEA serves, demo2 ping and d
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.NODE_OPTIONS; // no legacy provider: OpenSSL's IDEA is missing, as on Debian
   delete env.FAKE_LOND_IDEA;
+  // As inside a container or a unit, which systemd tells where to notify: not the demo
+  // daemon's business (with it, the daemon would need the sd-notify addon).
+  env.NOTIFY_SOCKET = '/run/nonexistent/notify';
   // detached: its own process group, as a terminal gives a foreground job
   const demo = spawn(process.execPath, [DEMO], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const pgid = demo.pid as number;
