@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { ROOT } from '../support/daemon';
@@ -44,6 +45,34 @@ function groupMembers(pgid: number): number[] {
   return pids;
 }
 
+/** A NOTIFY_SOCKET that records what is sent to it (node has no AF_UNIX datagrams, python does). */
+async function notifyListener(t: { after: (fn: () => void) => void }): Promise<{ path: string; got: string[] }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gwc-demo-notify-'));
+  const sock = path.join(dir, 'notify');
+  const got: string[] = [];
+  const py = spawn('python3', ['-c', 'import socket, sys\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint("bound", flush=True)\nwhile True:\n    print(s.recv(65536).decode(errors="replace").replace("\\n", " "), flush=True)', sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => {
+    py.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  await new Promise<void>((resolve, reject) => {
+    py.once('error', reject);
+    py.once('exit', (code) => reject(new Error(`python3 exited ${code}`)));
+    let buf = '';
+    py.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (line === 'bound') resolve();
+        else got.push(line);
+      }
+    });
+  });
+  return { path: sock, got };
+}
+
 /** What a user types in the other terminal (asynchronously: the demo's output must keep flowing). */
 function send(peer: string, request: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
@@ -65,8 +94,10 @@ test('npm run demo without OpenSSL IDEA: the plain IDEA serves, demo2 ping and d
   delete env.NODE_OPTIONS; // no legacy provider: OpenSSL's IDEA is missing, as on Debian
   delete env.FAKE_LOND_IDEA;
   // As inside a container or a unit, which systemd tells where to notify: not the demo
-  // daemon's business (with it, the daemon would need the sd-notify addon).
-  env.NOTIFY_SOCKET = '/run/nonexistent/notify';
+  // daemon's business (with it, the daemon would need the sd-notify addon, and tell
+  // systemd it is ready). A listener there must hear nothing.
+  const notify = await notifyListener(t);
+  env.NOTIFY_SOCKET = notify.path;
   // detached: its own process group, as a terminal gives a foreground job
   const demo = spawn(process.execPath, [DEMO], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const pgid = demo.pid as number;
@@ -97,6 +128,7 @@ test('npm run demo without OpenSSL IDEA: the plain IDEA serves, demo2 ping and d
     while (groupMembers(pgid).length > 0 && Date.now() < until) await sleep(50);
     assert.deepEqual(groupMembers(pgid), [], 'processes left after Ctrl-C');
     assert.notEqual((await send('demo2', 'ping')).code, 0, 'nobody answers any more');
+    assert.deepEqual(notify.got, [], 'the demo daemon sent nothing to NOTIFY_SOCKET');
   } finally {
     if (groupMembers(pgid).length > 0) process.kill(-pgid, 'SIGKILL');
   }
