@@ -45,13 +45,24 @@ const stop = (): void => {
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
-daemon.on('exit', (code) => {
-  lond.kill('SIGTERM');
-  process.exitCode = code ?? 1;
-});
-lond.on('exit', (code) => {
-  if (!stopping) {
-    process.stderr.write(`example lond exited (${code}); stopping the demo\n`);
-    stop();
-  }
-});
+
+const status = (code: number | null, signal: NodeJS.Signals | null): string => (signal ? `killed by ${signal}` : `exit status ${code}`);
+const daemonDone = new Promise<string>((resolve) =>
+  daemon.on('exit', (code, signal) => {
+    lond.kill('SIGTERM');
+    process.exitCode = code ?? 1;
+    resolve(status(code, signal));
+  }),
+);
+const londDone = new Promise<string>((resolve) =>
+  lond.on('exit', (code, signal) => {
+    if (!stopping) {
+      process.stderr.write(`example lond exited (${code}); stopping the demo\n`);
+      stop();
+    }
+    resolve(status(code, signal));
+  }),
+);
+// The last line says how both ended: with Ctrl-C npm reports its own exit status 130
+// (it re-raises the SIGINT on itself), whatever the demo's was.
+void Promise.all([daemonDone, londDone]).then(([d, l]) => process.stderr.write(`gatewayc demo: stopped (gatewayc ${d}, example lond ${l})\n`));

@@ -123,6 +123,7 @@ test('npm run demo without OpenSSL IDEA: the plain IDEA serves, demo2 ping and d
     const code = await Promise.race([exited, new Promise((r) => (timer = setTimeout(() => r('still running 15 s after Ctrl-C'), 15_000)))]);
     clearTimeout(timer);
     assert.equal(code, 0, output);
+    assert.match(output, /^gatewayc demo: stopped \(gatewayc exit status 0, example lond exit status 0\)$/m, 'the demo says both ended cleanly');
     // The daemon and the example lond are gone too (no orphan left in the group).
     const until = Date.now() + 5000;
     while (groupMembers(pgid).length > 0 && Date.now() < until) await sleep(50);
