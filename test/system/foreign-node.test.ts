@@ -79,7 +79,8 @@ function releaseSuite(release: Release): void {
         assert.equal(await out(`systemctl is-active ${unit}`), 'inactive', `${unit} not started`);
       }
       assert.equal(await out('systemctl list-units --failed --no-legend --plain'), '', 'no failed unit');
-      assert.equal((await sh('pgrep -f /usr/lib/gatewayc/', true)).code, 1, 'no gatewayc process');
+      // anchored, so that the shell running pgrep does not match itself
+      assert.equal((await sh("pgrep -f '^/usr/bin/node /usr/lib/gatewayc/'", true)).code, 1, 'no gatewayc process');
       assert.equal(await out('ls -A /run/gatewayc 2>/dev/null'), '', 'no socket made');
       say('gatewayc is unpacked but not configured: no unit enabled, started or failed, no process, no socket');
 
