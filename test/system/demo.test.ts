@@ -56,6 +56,7 @@ function childrenOf(pid: number): number[] {
 const WRAPPER = `
 setsid -w npm run demo </dev/null & pid=$!
 wait $pid; code=$?
+echo "[wrapper] npm run demo ended at $(date -u +%FT%T.%N)"
 sleep 1
 left=
 for s in /proc/[0-9]*/stat; do
@@ -111,6 +112,7 @@ function releaseSuite(release: Release): void {
     });
 
     after(async () => {
+      if (output) fs.writeFileSync(path.join(cacheDir(), `demo-run-${release}.log`), output);
       if (demo && demo.exitCode === null && demo.signalCode === null) {
         // Kill only what this test started: the container's init ends its whole PID namespace.
         if (inner !== undefined && statFields(inner)) process.kill(inner, 'SIGKILL');
@@ -169,6 +171,7 @@ function releaseSuite(release: Release): void {
       assert.ok(inner !== undefined && demo, 'the demo runs');
       const npm = childrenOf(inner).find((p) => statFields(p)?.[2] === String(p)) ?? assert.fail(`no npm process group in the container:\n${output}`);
       const t0 = Date.now();
+      output += `[test] Ctrl-C at ${new Date(t0).toISOString()}\n`;
       process.kill(-npm, 'SIGINT');
       let timer: NodeJS.Timeout | undefined;
       const code = await Promise.race([demoExited, new Promise((r) => (timer = setTimeout(() => r('still running 60 s after Ctrl-C'), 60_000)))]);
