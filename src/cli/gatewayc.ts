@@ -4,6 +4,7 @@ import { checkConfiguration } from '../daemon/configuration';
 import { Daemon } from '../daemon/daemon';
 import { EXIT } from '../exit-codes';
 import { createLogger } from '../log';
+import { visible } from '../util/visible';
 import { takeInheritedSockets } from '../systemd/activation';
 import { createNotifier } from '../systemd/notify';
 import { VERSION } from '../version';
@@ -46,13 +47,13 @@ async function main(): Promise<void> {
   if (args.flags.has('check')) {
     try {
       const { loaded, diags, errors } = checkConfiguration(configFiles, defaultHostId);
-      for (const d of diags) process.stderr.write(`${formatDiag({ ...d, message: `${d.severity}: ${d.message}` })}\n`);
+      for (const d of diags) process.stderr.write(`${visible(formatDiag({ ...d, message: `${d.severity}: ${d.message}` }))}\n`);
       if (errors > 0) process.exit(EXIT.failed);
-      process.stdout.write(`configuration OK: ${loaded.peers.length} peers, host id ${loaded.settings.lonHostID}\n`);
+      process.stdout.write(`configuration OK: ${loaded.peers.length} peers, host id ${visible(loaded.settings.lonHostID)}\n`);
       return;
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
-      process.stderr.write(`${err.message}\n`);
+      process.stderr.write(`${visible(err.message)}\n`);
       process.exit(EXIT.config);
     }
   }
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
   } catch (err) {
     if (err instanceof ConfigError) {
       log.fatal(`configuration error: ${err.message}`);
-      process.stderr.write(`gatewayc: ${err.message}\n`);
+      process.stderr.write(`gatewayc: ${visible(err.message)}\n`);
       process.exit(EXIT.config);
     }
     log.fatal(`cannot start: ${(err as Error).message}`);

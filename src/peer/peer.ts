@@ -29,7 +29,10 @@ export interface PeerSettings {
 function sameKeyMode(a: SessionKeyMode, b: SessionKeyMode): boolean {
   if ('error' in a || 'error' in b) return 'error' in a && 'error' in b && a.error === b.error;
   if (a.mode !== b.mode) return false;
-  if (a.mode === 'ssl' && b.mode === 'ssl') return a.material.ca === b.material.ca && a.material.cert === b.material.cert && a.material.key === b.material.key;
+  if (a.mode === 'ssl' && b.mode === 'ssl') {
+    const sameNames = a.peerName.policy === b.peerName.policy && a.peerName.names.join('\n') === b.peerName.names.join('\n');
+    return sameNames && a.material.ca === b.material.ca && a.material.cert === b.material.cert && a.material.key === b.material.key;
+  }
   if (a.mode === 'local' && b.mode === 'local') return a.dir === b.dir;
   return true;
 }
