@@ -352,6 +352,18 @@ describe('stop and reload', () => {
     assert.deepEqual(answers, [null]);
   });
 
+  test('reload: ssl sessions reconnect when the names the peer must present change, not otherwise', () => {
+    const material = { ca: 'CA', cert: 'CERT', key: 'KEY' };
+    const ssl = (names: string[], policy: 'strict' | 'ca-only') => ({ ...SETTINGS, keyMode: { mode: 'ssl' as const, material, version: '1', peerName: { names, policy } } });
+    const p = makePeer(ssl(['alpha', 'alpha.example'], 'strict'));
+    p.peer.start();
+    p.sessions[0]!.handshakeDone();
+    assert.equal(p.peer.update(ssl(['alpha', 'alpha.example'], 'strict')), false);
+    assert.equal(p.peer.update(ssl(['alpha', 'alpha.other'], 'strict')), true, 'another host name in hosts.tab');
+    p.open()[0]!.handshakeDone();
+    assert.equal(p.peer.update(ssl(['alpha', 'alpha.other'], 'ca-only')), true, 'gatewaycTlsPeerName changed');
+  });
+
   test('reload with a new address reconnects; the same settings change nothing', () => {
     const p = makePeer();
     p.peer.start();
