@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FakeLond, LondNetwork, startLondNetwork } from '../support/fake-lond';
 import { buildDeb, Container, DEBIAN_NUMBER, Release, RELEASES, step, systemTestsUnavailable } from './harness';
-import { CLIENT_JS, Systemd, waitFor } from './systemd-helpers';
+import { CLIENT_JS, entryMessage, JournalEntry, Systemd, waitFor } from './systemd-helpers';
 
 const SOCKETS = '/home/httpd/perl/sockets';
 const SPOOL = `${SOCKETS}/delayed`;
@@ -25,6 +25,9 @@ const TABS = '/home/httpd/lonTabs';
 const LONCAPA_CONF = '/etc/apache2/loncapa.conf';
 const CONF = '/etc/gatewayc/gatewayc.conf';
 const PEERS = ['alpha', 'beta'] as const;
+/** Added to hosts.tab while the service runs: its socket is the daemon's, not systemd's. */
+const NEW_PEER = 'gamma';
+const BROKEN = 'Include /etc/apache2/no-such-file.conf';
 /** An unprivileged user who is not the web server. */
 const OTHER = 'mallory';
 
@@ -64,6 +67,7 @@ function releaseSuite(release: Release): void {
     const r = await box().c.exec(['node', '-e', CLIENT_JS, `${SOCKETS}/${id}`], { user, input: request, allowFail: true, timeoutMs: 60_000 });
     return { code: r.code, answer: r.stdout, error: r.stderr.trim() };
   };
+  const hostsLine = (id: string): string => `${id}:testdom:library:${id}.example:${londs?.addressOf(id) ?? ''}`;
   const ask = async (id: string, request: string, user = 'www'): Promise<string> => {
     const r = await attempt(id, request, user);
     assert.equal(r.code, 0, `${user} asking ${id}: ${r.error}`);
@@ -108,7 +112,7 @@ function releaseSuite(release: Release): void {
 
       // LON-CAPA's layout, as its installer leaves it: the web server's user www owns
       // /home/httpd/perl/sockets (0755, lonc ran as www) and the spool in it.
-      londs = await startLondNetwork([...PEERS], hostId, { firstAddress, encryptAnswers: true });
+      londs = await startLondNetwork([...PEERS, NEW_PEER], hostId, { firstAddress, encryptAnswers: true });
       await box().sh([
         'useradd --system --user-group --home-dir /home/httpd --no-create-home --shell /usr/sbin/nologin www',
         `useradd --system --user-group --no-create-home --shell /usr/sbin/nologin ${OTHER}`,
@@ -132,7 +136,7 @@ function releaseSuite(release: Release): void {
           '',
         ].join('\n'),
       });
-      const hosts = [`${hostId}:testdom:library:${hostId}.example:127.0.0.1`, ...PEERS.map((id) => `${id}:testdom:library:${id}.example:${londs?.addressOf(id) ?? ''}`)];
+      const hosts = [`${hostId}:testdom:library:${hostId}.example:127.0.0.1`, ...PEERS.map(hostsLine)];
       await box().sh(`cat > ${TABS}/hosts.tab`, { input: `${hosts.join('\n')}\n` });
       // What the old lonc leaves behind: a socket file of its own, and a message it had
       // not delivered yet.
@@ -243,7 +247,19 @@ function releaseSuite(release: Release): void {
       say(`${OTHER} and www-data: EACCES on every peer socket, "Permission denied" writing or listing the spool`);
     });
 
-    proof('5. systemd-analyze security gatewayc.service: the exposure of the default unit', async () => {
+    proof('5. a peer added to hosts.tab, systemctl reload: the daemon makes its socket in the directory, group www from it', async () => {
+      const cursor = await box().cursor();
+      await box().sh(`cat >> ${TABS}/hosts.tab`, { input: `${hostsLine(NEW_PEER)}\n` });
+      await box().sh('systemctl reload gatewayc', { timeoutMs: 60_000 });
+      assert.equal(await stat(`${SOCKETS}/${NEW_PEER}`), 'gatewayc:www 660 socket');
+      assert.equal(await ask(NEW_PEER, 'ping'), NEW_PEER);
+      const refused = await attempt(NEW_PEER, 'ping', OTHER);
+      assert.match(refused.error, /EACCES/);
+      const warnings = await box().messages('gatewayc', { after: cursor, maxPriority: 4 });
+      say(`${NEW_PEER} added and reloaded: the daemon's socket is gatewayc:www 0660 (set-group-id directory), www gets answers, ${OTHER} EACCES; warnings logged: ${warnings.length === 0 ? 'none' : warnings.map((w) => `"${w}"`).join(', ')}`);
+    });
+
+    proof('6. systemd-analyze security gatewayc.service: the exposure of the default unit', async () => {
       const unitDir = release === 'bookworm' ? '/lib/systemd/system' : '/usr/lib/systemd/system';
       const live = await exposure('gatewayc.service');
       const plain = await exposure(`--offline=true ${unitDir}/gatewayc.service`);
@@ -253,7 +269,36 @@ function releaseSuite(release: Release): void {
       say(`exposure of gatewayc.service as running here: ${live}; the packaged unit without drop-ins: ${plain}; (${dirs.replace(/^→ /, '')})`);
     });
 
-    proof('6. going back: disable and stop gatewayc and its sockets; the paths are free for lonc again', async () => {
+    proof('7. a broken gatewayc.conf does not break the boot: the generator falls back to the defaults and says why', async () => {
+      await box().sh(`echo '${BROKEN}' >> ${CONF}`);
+      const t = Date.now();
+      await box().c.reboot();
+      say(`with "${BROKEN}" in ${CONF}: rebooted in ${secondsSince(t)}, the system reached is-system-running (degraded: gatewayc refuses the file)`);
+      const st = await box().show('gatewayc', ['ActiveState', 'Result', 'ExecMainStatus']);
+      assert.deepEqual([st.ActiveState, st.Result, st.ExecMainStatus], ['failed', 'exit-code', '78'], 'the daemon refuses the file itself (EX_CONFIG), without restarting');
+      // The generator logs to /dev/kmsg, which a container lacks; gatewayc-dirs.service
+      // repeats its warnings in the journal before every start of gatewayc.
+      const said = (await box().journal(['-b', '-u', 'gatewayc-dirs.service'])).filter((e) => entryMessage(e).startsWith('gatewayc-generator: '));
+      assert.ok(said.length >= 1, 'the journal says why');
+      const why = entryMessage(said[said.length - 1] as JournalEntry);
+      assert.match(why, /gatewayc\.conf:\d+: cannot include \/etc\/apache2\/no-such-file\.conf: no such file: the daemon will refuse this configuration; using the default settings$/);
+      assert.equal(said[said.length - 1]?.PRIORITY, '4', 'a warning');
+      assert.equal(await box().prop('gatewayc-dirs.service', 'Description'), 'gatewayc directories for group www-data', 'the defaults');
+      const sockets = await out('systemctl list-sockets --no-legend --plain --all');
+      assert.doesNotMatch(sockets, /\/home\//, 'no unit listens under /home (lonTabDir is the default, /etc/gatewayc, without peers)');
+      say(`gatewayc failed with status 78; journalctl -u gatewayc-dirs says "${why}" (priority 4); the units are the defaults`);
+
+      await box().sh(`sed -i '\\|^${BROKEN}$|d' ${CONF} && systemctl daemon-reload && systemctl reset-failed gatewayc && systemctl restart gatewayc`, { timeoutMs: 60_000 });
+      for (const id of [...PEERS, NEW_PEER]) {
+        assert.equal(await waitFor(`${id} answers`, 30_000, async () => {
+          const r = await attempt(id, 'ping', 'www');
+          return r.code === 0 && r.answer === id ? r.answer : undefined;
+        }, 500), id);
+      }
+      say('the line removed, daemon-reload and restart: all three peers answer www again');
+    });
+
+    proof('8. going back: disable and stop gatewayc and its sockets; the paths are free for lonc again', async () => {
       await box().sh("systemctl disable --now gatewayc && systemctl stop 'gatewayc@*.socket' gatewayc-control.socket", { timeoutMs: 60_000 });
       const active = await out("systemctl list-units --no-legend --plain 'gatewayc*'");
       assert.equal(active, '', `nothing of gatewayc is loaded and active:\n${active}`);

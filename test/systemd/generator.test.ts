@@ -29,6 +29,8 @@ interface Result {
   wants: string[];
   /** The systemd-tmpfiles lines of gatewayc-dirs.service, in order. */
   dirs: string[];
+  /** The warnings gatewayc-dirs.service repeats in the journal at each start (ExecStartPre=echo). */
+  notes: string[];
   /** Path relative to the output directory → content, for every other file written. */
   files: Map<string, string>;
   ms: number;
@@ -90,6 +92,7 @@ function generate(root: string, conf: string, args?: string[]): Result {
     });
   }
   let dirs: string[] = [];
+  let notes: string[] = [];
   const unit = files.get(DIRS_UNIT);
   if (unit !== undefined) {
     files.delete(DIRS_UNIT);
@@ -98,10 +101,11 @@ function generate(root: string, conf: string, args?: string[]): Result {
     assert.match(unit, /^\[Service\]\nType=oneshot\nExecStart=systemd-tmpfiles --create -\n/m);
     assert.match(unit, /^Before=gatewayc\.service$/m);
     dirs = [...unit.matchAll(/^StandardInputText=(.*)$/gm)].map((m) => m[1] as string);
+    notes = [...unit.matchAll(/^ExecStartPre=echo "<4>gatewayc-generator: (.*)"$/gm)].map((m) => (m[1] as string).replace(/\\(.)/g, '$1').replace(/%%/g, '%').replace(/\$\$/g, '$'));
     const mounts = /^RequiresMountsFor=(.*)$/m.exec(unit)?.[1] ?? '';
     assert.deepEqual(mounts.split(' ').filter(Boolean), dirs.map((d) => (d.split(' ')[1] as string).replace(/%%%%/g, '%%')), 'the directories\' file systems are mounted first');
   }
-  return { status: r.status, stderr: r.stderr, wants, dirs, files, ms };
+  return { status: r.status, stderr: r.stderr, wants, dirs, notes, files, ms };
 }
 
 /** What the generator prints with --settings: key → value. */
@@ -156,6 +160,7 @@ test('one socket per peer of hosts.tab, wanted by gatewayc.service', (t) => {
   assert.deepEqual(r.wants, [inst('msul1'), inst('msul2'), inst('msul3'), inst('y'.repeat(64))], 'in hosts.tab order, once each');
   assert.deepEqual([...r.files.keys()], [], 'no drop-ins for the default paths');
   assert.deepEqual(r.dirs, DEFAULT_DIRS, "the package's directories, group www-data");
+  assert.deepEqual(r.notes, [], 'nothing to say');
 });
 
 test('instance names are escaped exactly as systemd-escape does, "-" included', (t) => {
@@ -452,6 +457,7 @@ test('a configuration the daemon would refuse: every setting at its default, and
     assert.equal(r.status, 0, line);
     assert.match(r.stderr, why, line);
     assert.match(r.stderr, /the daemon will refuse this configuration; using the default settings\n$/, line);
+    assert.deepEqual(r.notes, r.stderr.trim().split('\n').map((l) => l.replace(/^gatewayc-generator: /, '')), 'gatewayc-dirs.service says the same at each start');
     assert.deepEqual([r.wants, r.dirs, [...r.files.keys()]], [[], DEFAULT_DIRS, []], `${line}: the defaults (lonTabDir /etc/gatewayc, no drop-ins)`);
   }
   // Nesting deeper than Apache's 16 levels, without a cycle.

@@ -209,3 +209,16 @@ test('hardening: exposure at most 2.0 in systemd-analyze security', { skip: noAn
   t.diagnostic(`exposure ${m[1]}`);
   assert.ok(Number(m[1]) <= 2.0, `exposure ${m[1]}`);
 });
+
+test("gatewayc-dirs.service repeats the generator's warnings verbatim, whatever characters the configuration holds", { skip: noAnalyze }, (t) => {
+  const units = unitDir(t, ['PerlSetVar lonSockDir "/odd \\"dir\\" %i $HOME \\\\ 100%"'], []);
+  const r = verify(units, ['gatewayc-dirs.service']);
+  assertClean(r.stderr);
+  const dirs = fs.readFileSync(path.join(units, 'gatewayc-dirs.service'), 'utf8');
+  const notes = [...dirs.matchAll(/^ExecStartPre=(.*)$/gm)].map((m) => m[1] as string);
+  assert.equal(notes.length, 3, dirs);
+  // What echo will print, as systemd parses the line (specifiers, "$$", C escapes).
+  const shown = [...r.dump.matchAll(/^\t\t\tCommand Line: echo (.*)$/gm)].map((m) => m[1] as string);
+  assert.equal(shown.length, 3, r.dump);
+  for (const s of shown) assert.ok(s.includes('/odd \\"dir\\" %i \\$\\$HOME \\\\ 100%'), s);
+});
