@@ -125,11 +125,11 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'gatewaycTlsPeerName', field: 'tlsPeerName', kind: 'enum', default: 'strict', choices: TLS_PEER_NAMES,
     doc: "Whom a peer's certificate must name in the ssl key mode. strict: its CN or a DNS/IP subject alternative name is the peer's host id or its host name from hosts.tab (any case); otherwise the key exchange fails. ca-only: any certificate signed by the network's CA is accepted, with a warning; then any host holding a network certificate can pose as any peer and read its encrypt: requests." },
   { key: 'gatewaycLocalKeyDir', field: 'localKeyDir', kind: 'path', default: '/run/gatewayc/keys',
-    doc: 'Directory for the one-time key files of the local key mode (peers on 127.0.0.1): lond must be able to read and delete them (the package makes it 2770 gatewayc:www-data).' },
+    doc: "Directory for the one-time key files of the local key mode (peers on 127.0.0.1): lond must be able to read and delete them (the package makes it 2770, owner gatewayc, group gatewaycSocketGroup)." },
   { key: 'gatewaycLogLevel', field: 'logLevel', kind: 'enum', default: 'info', choices: LOG_LEVELS,
     doc: 'Least severe log level written.' },
   { key: 'gatewaycSocketGroup', field: 'socketGroup', kind: 'group', default: undefined,
-    doc: 'Group (name or number) given to the sockets gatewayc creates itself; unset leaves the default group. Under systemd the socket units set it.' },
+    doc: "The web server's group (name or number; LON-CAPA's is www): the group of the peer sockets, of the delayed-message spool and of gatewaycLocalKeyDir, and the group the service joins to read and delete delayed messages. Under systemd gatewayc-generator applies it to the units and directories; unset, they use www-data. A daemon run by hand gives it to the sockets it creates; unset, they keep the default group." },
 ];
 
 const SPEC = new Map(KEYS.map((k) => [k.key, k]));

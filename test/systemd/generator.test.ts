@@ -8,13 +8,29 @@ import { spawnSync } from 'node:child_process';
 const GENERATOR = path.resolve(__dirname, '../../../systemd/gatewayc-generator');
 const PEERS = 'gatewayc.service.d/50-gatewayc-peers.conf';
 const PATHS = 'gatewayc.service.d/50-gatewayc-paths.conf';
+const GROUP = 'gatewayc.service.d/50-gatewayc-group.conf';
+const SOCKET = 'gatewayc@.socket.d/50-gatewayc-generator.conf';
+const DIRS_UNIT = 'gatewayc-dirs.service';
+const DIRS_DROPIN = 'gatewayc.service.d/50-gatewayc-dirs.conf';
 const SHORT_HOST = os.hostname().split('.')[0] as string;
+/** The package's directories, as debian/gatewayc.tmpfiles makes them for group www-data. */
+const DEFAULT_DIRS = [
+  'd /run/gatewayc/sockets 2755 gatewayc www-data -',
+  'd /var/spool/gatewayc/delayed 2770 gatewayc www-data -',
+  'd /run/gatewayc/keys 2770 gatewayc www-data -',
+];
+/** A group file with LON-CAPA's web server group (tests cannot rely on the machine's). */
+const GROUPS = 'root:x:0:\nwww-data:x:33:\nwww:x:1001:\ngatewayc:x:999:\n';
 
 interface Result {
   status: number | null;
   stderr: string;
   /** Units the generated peers drop-in makes gatewayc.service want, in order. */
   wants: string[];
+  /** The systemd-tmpfiles lines of gatewayc-dirs.service, in order. */
+  dirs: string[];
+  /** The warnings gatewayc-dirs.service repeats in the journal at each start (ExecStartPre=echo). */
+  notes: string[];
   /** Path relative to the output directory → content, for every other file written. */
   files: Map<string, string>;
   ms: number;
@@ -34,13 +50,19 @@ function write(root: string, files: Record<string, string>): void {
   }
 }
 
+function groupFile(root: string): string {
+  const file = path.join(root, 'group');
+  if (!fs.existsSync(file)) fs.writeFileSync(file, GROUPS);
+  return file;
+}
+
 /** Runs the generator as systemd does (three output directories) and collects what it wrote. */
 function generate(root: string, conf: string, args?: string[]): Result {
   const out = path.join(root, 'out');
   fs.rmSync(out, { recursive: true, force: true });
   const started = Date.now();
   const r = spawnSync(GENERATOR, args ?? [out, path.join(root, 'early'), path.join(root, 'late')], {
-    env: { PATH: process.env.PATH, GATEWAYC_CONF: conf },
+    env: { PATH: process.env.PATH, GATEWAYC_CONF: conf, GATEWAYC_GROUP_FILE: groupFile(root) },
     encoding: 'utf8',
   });
   const ms = Date.now() - started;
@@ -69,7 +91,28 @@ function generate(root: string, conf: string, args?: string[]): Result {
       return m[1] as string;
     });
   }
-  return { status: r.status, stderr: r.stderr, wants, files, ms };
+  let dirs: string[] = [];
+  let notes: string[] = [];
+  const unit = files.get(DIRS_UNIT);
+  if (unit !== undefined) {
+    files.delete(DIRS_UNIT);
+    assert.equal(files.get(DIRS_DROPIN), `# Written by gatewayc-generator from ${conf}\n[Unit]\nWants=gatewayc-dirs.service\nAfter=gatewayc-dirs.service\n`);
+    files.delete(DIRS_DROPIN);
+    assert.match(unit, /^\[Service\]\nType=oneshot\nExecStart=systemd-tmpfiles --create -\n/m);
+    assert.match(unit, /^Before=gatewayc\.service$/m);
+    dirs = [...unit.matchAll(/^StandardInputText=(.*)$/gm)].map((m) => m[1] as string);
+    notes = [...unit.matchAll(/^ExecStartPre=echo "<4>gatewayc-generator: (.*)"$/gm)].map((m) => (m[1] as string).replace(/\\(.)/g, '$1').replace(/%%/g, '%').replace(/\$\$/g, '$'));
+    const mounts = /^RequiresMountsFor=(.*)$/m.exec(unit)?.[1] ?? '';
+    assert.deepEqual(mounts.split(' ').filter(Boolean), dirs.map((d) => (d.split(' ')[1] as string).replace(/%%%%/g, '%%')), 'the directories\' file systems are mounted first');
+  }
+  return { status: r.status, stderr: r.stderr, wants, dirs, notes, files, ms };
+}
+
+/** What the generator prints with --settings: key → value. */
+function settingsOf(root: string, conf: string): { settings: Map<string, string>; stderr: string } {
+  const r = spawnSync(GENERATOR, ['--settings'], { env: { PATH: process.env.PATH, GATEWAYC_CONF: conf, GATEWAYC_GROUP_FILE: groupFile(root) }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return { settings: new Map(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])), stderr: r.stderr };
 }
 
 const instances = (r: Result): string[] => [...r.wants].sort();
@@ -116,6 +159,8 @@ test('one socket per peer of hosts.tab, wanted by gatewayc.service', (t) => {
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(r.wants, [inst('msul1'), inst('msul2'), inst('msul3'), inst('y'.repeat(64))], 'in hosts.tab order, once each');
   assert.deepEqual([...r.files.keys()], [], 'no drop-ins for the default paths');
+  assert.deepEqual(r.dirs, DEFAULT_DIRS, "the package's directories, group www-data");
+  assert.deepEqual(r.notes, [], 'nothing to say');
 });
 
 test('instance names are escaped exactly as systemd-escape does, "-" included', (t) => {
@@ -154,6 +199,8 @@ test('never fails: no arguments, no config, no hosts.tab, no output directory', 
   assert.equal(r.status, 0);
   assert.equal(r.wants.length, 0);
   assert.equal(r.files.size, 0);
+  assert.deepEqual(r.dirs, DEFAULT_DIRS);
+  assert.match(r.stderr, /cannot read .*missing\.conf: using the default settings/);
 
   write(root, { 'etc/gatewayc.conf': `PerlSetVar lonTabDir ${root}/nowhere\n` });
   r = generate(root, path.join(root, 'etc/gatewayc.conf'));
@@ -181,20 +228,23 @@ test('config syntax as the daemon reads it: includes, last value wins, quotes, c
       'Include sub/first.conf',
       'perlsetvar lonTabDir   "' + root + '/tab dir"',
       'IncludeOptional /nonexistent/dir/*.conf',
+      'IncludeOptional /nonexistent/file.conf',
       'IncludeOptional conf.d/*.conf',
+      'IncludeOptional conf.d/*.none',
       '<IfModule mod_perl.c>',
       '  PerlSetVar lonHostID \\',
       '     me',
       '</IfModule>',
-      'PerlSetVar lonSockDir',
-      'Include "loop.conf"',
+      '\tPerlSetVar\vlonCertificateDirectory \f "/srv/gw \\"certs\\"" \r',
+      'Include sub/../sub/./second.conf',
       '',
-    ].join('\n'),
+    ].join('\r\n'),
     'etc/sub/first.conf': `PerlSetVar lonTabDir ${root}/wrong\nPerlSetVar lonHostID first\n`,
+    'etc/sub/second.conf': 'PerlSetVar gatewaycDelayedDir ../spool/\n',
     'etc/conf.d/10-a.conf': 'PerlSetVar lonHostID a\n',
     'etc/conf.d/20-b.conf': 'PerlSetVar lonHostID b\n',
+    'etc/conf.d/sub.conf/x': 'PerlSetVar lonHostID in-a-directory\n',
     'etc/conf.d/.hidden.conf': 'PerlSetVar lonHostID hidden\n',
-    'etc/loop.conf': 'Include loop.conf\n',
     'tab dir/hosts.tab': 'me:d:library:h:10.0.0.1\nb:d:library:h:10.0.0.2\na:d:library:h:10.0.0.3\nfirst:d:library:h:10.0.0.4\n',
     'wrong/hosts.tab': 'wrong:d:library:h:10.0.0.1\n',
   });
@@ -203,6 +253,10 @@ test('config syntax as the daemon reads it: includes, last value wins, quotes, c
   // lonHostID "me" (set last, across a continuation line) is skipped; "b" from the
   // include is not the final id, so it is a peer.
   assert.deepEqual(instances(r), [inst('a'), inst('b'), inst('first')]);
+  const { settings } = settingsOf(root, path.join(root, 'etc/gatewayc.conf'));
+  assert.equal(settings.get('lonCertificateDirectory'), '/srv/gw "certs"', 'a quoted value, its escapes, any ASCII whitespace');
+  assert.equal(settings.get('gatewaycDelayedDir'), `${root}/etc/spool`, 'a relative path is relative to the file that sets it');
+  assert.equal(r.stderr, '');
 });
 
 test('a lonSockDir other than the default gets a template drop-in and a writable path', (t) => {
@@ -214,10 +268,14 @@ test('a lonSockDir other than the default gets a template drop-in and a writable
   const r = generate(root, path.join(root, 'etc/gatewayc.conf'));
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(instances(r), [inst('p\\x2d1')]);
-  const dropin = r.files.get('gatewayc@.socket.d/50-gatewayc-generator.conf') ?? '';
+  const dropin = r.files.get(SOCKET) ?? '';
   assert.match(dropin, /^\[Socket\]\nListenStream=\nListenStream=\/srv\/gw%%1\/sockets\/%I\n$/m);
+  assert.doesNotMatch(dropin, /SocketGroup/, 'the template says www-data already');
   assert.match(r.files.get(PATHS) ?? '', /^ReadWritePaths= -\/srv\/gw%%1\/sockets$/m);
   assert.doesNotMatch(r.files.get(PATHS) ?? '', /ProtectHome/);
+  // Specifiers are expanded in the unit file and again by systemd-tmpfiles. Not the
+  // package's directory: its owner stays, its group may write.
+  assert.deepEqual(r.dirs, ['d /srv/gw%%%%1/sockets 2775 :gatewayc www-data -', ...DEFAULT_DIRS.slice(1)]);
 
   fs.writeFileSync(path.join(root, 'etc/gatewayc.conf'), `PerlSetVar lonTabDir ${root}/etc\nPerlSetVar lonSockDir /run/gatewayc/sockets//\n`);
   const d = generate(root, path.join(root, 'etc/gatewayc.conf'));
@@ -225,7 +283,7 @@ test('a lonSockDir other than the default gets a template drop-in and a writable
   assert.equal(d.wants.length, 1);
 });
 
-test("LON-CAPA's own layout under /home opens /home read-only and the socket and spool paths read-write", (t) => {
+test('paths under /home: ProtectHome=tmpfs with exactly those paths bound, read-write or read-only', (t) => {
   const root = tmp(t);
   write(root, {
     'etc/gatewayc.conf': [
@@ -240,23 +298,21 @@ test("LON-CAPA's own layout under /home opens /home read-only and the socket and
   });
   const r = generate(root, path.join(root, 'etc/gatewayc.conf'));
   assert.equal(r.status, 0, r.stderr);
-  const service = r.files.get(PATHS) ?? '';
-  assert.match(service, /^\[Service\]$/m);
-  assert.match(service, /^ReadWritePaths= -\/home\/httpd\/sockets -\/home\/httpd\/sockets\/delayed -\/home\/httpd\/sockets$/m);
-  assert.match(service, /^ProtectHome=read-only$/m);
+  // The spool and the control socket are inside the socket directory: one bind.
+  assert.equal(r.files.get(PATHS), `# Written by gatewayc-generator from ${root}/etc/gatewayc.conf\n[Service]\nProtectHome=tmpfs\nBindPaths= -/home/httpd/sockets\n`);
   assert.match(r.files.get('gatewayc-control.socket.d/50-gatewayc-generator.conf') ?? '', /^ListenStream=\nListenStream=\/home\/httpd\/sockets\/gatewayc-control$/m);
   assert.match(r.files.get('gatewayc@.socket.d/50-gatewayc-generator.conf') ?? '', /^ListenStream=\/home\/httpd\/sockets\/%I$/m);
   assert.deepEqual(instances(r), [inst('msul1')]);
 
-  // Only reading from /home (hosts.tab, certificates) is enough for read-only too.
-  fs.writeFileSync(path.join(root, 'etc/gatewayc.conf'), `PerlSetVar lonTabDir ${root}/etc\nPerlSetVar lonCertificateDirectory /home/httpd/lonCerts\n`);
+  // Only reading from /home (certificates, a key elsewhere) binds those read-only.
+  fs.writeFileSync(path.join(root, 'etc/gatewayc.conf'), `PerlSetVar lonTabDir ${root}/etc\nPerlSetVar lonCertificateDirectory /home/httpd/lonCerts\nPerlSetVar lonnetPrivateKey /home/keys/host.pem\nPerlSetVar lonnetCertificate cert.pem\n`);
   const c = generate(root, path.join(root, 'etc/gatewayc.conf'));
-  assert.equal(c.files.get(PATHS), `# Written by gatewayc-generator from ${root}/etc/gatewayc.conf\n[Service]\nProtectHome=read-only\n`);
+  assert.equal(c.files.get(PATHS), `# Written by gatewayc-generator from ${root}/etc/gatewayc.conf\n[Service]\nProtectHome=tmpfs\nBindReadOnlyPaths= -/home/httpd/lonCerts -/home/keys/host.pem\n`);
 });
 
 test('an unusable lonSockDir makes no instances (the daemon then creates every socket)', (t) => {
   const root = tmp(t);
-  for (const dir of ['relative/sockets', '"/with space"', '/back\\slash']) {
+  for (const dir of ['"/with space"', '/back\\slash', '"/tab\there"', '/n\u00e4me']) {
     write(root, {
       'etc/gatewayc.conf': `PerlSetVar lonTabDir ${root}/etc\nPerlSetVar lonSockDir ${dir}\n`,
       'etc/hosts.tab': 'msul1:d:library:h:10.0.0.1\n',
@@ -288,4 +344,128 @@ test('fast: 2000 peers in well under a second', (t) => {
   assert.equal(r.wants.length, 2000);
   assert.ok(r.ms < 1000, `${r.ms} ms`);
   t.diagnostic(`2000 peers: ${r.ms} ms`);
+});
+
+/** LON-CAPA's own config file, as a LON-CAPA server has it (Apache directives around PerlSetVar lines). */
+function loncapaConf(root: string): string {
+  return [
+    '# loncapa.conf (test copy)',
+    '<IfModule mod_perl.c>',
+    'PerlSetVar lonHostID msul1',
+    'PerlSetVar lonDaemons /home/httpd/perl',
+    'PerlSetVar lonSockDir /home/httpd/perl/sockets',
+    `PerlSetVar lonTabDir ${root}/home/httpd/lonTabs`,
+    'PerlSetVar lonCertificateDirectory /home/httpd/lonCerts',
+    'PerlSetVar lonDocRoot /home/httpd/html',
+    'PerlModule Apache::lonnet',
+    '</IfModule>',
+    '',
+  ].join('\n');
+}
+
+test("a LON-CAPA server: its loncapa.conf included, group www, the spool in <lonSockDir>/delayed", (t) => {
+  const root = tmp(t);
+  write(root, {
+    'etc/apache2/loncapa.conf': loncapaConf(root),
+    'etc/gatewayc/gatewayc.conf': [
+      'Include ../apache2/loncapa.conf',
+      'PerlSetVar gatewaycSocketGroup www',
+      'PerlSetVar gatewaycDelayedDir /home/httpd/perl/sockets/delayed',
+      '',
+    ].join('\n'),
+    'home/httpd/lonTabs/hosts.tab': 'msul1:msu:library:a.example:10.0.0.1\nmsul2:msu:library:b.example:10.0.0.2\n',
+  });
+  const conf = path.join(root, 'etc/gatewayc/gatewayc.conf');
+  const header = `# Written by gatewayc-generator from ${conf}\n`;
+  const r = generate(root, conf);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  assert.deepEqual(r.wants, [inst('msul2')], "LON-CAPA's lonHostID and lonTabDir");
+  assert.equal(r.files.get(SOCKET), `${header}[Socket]\nListenStream=\nListenStream=/home/httpd/perl/sockets/%I\nSocketGroup=www\n`);
+  assert.equal(r.files.get(GROUP), `${header}[Service]\nSupplementaryGroups=\nSupplementaryGroups=www\n`);
+  // lonTabDir is under the test's root, not /home: only the sockets (and the spool in them)
+  // and the certificates are opened.
+  assert.equal(r.files.get(PATHS), `${header}[Service]\nProtectHome=tmpfs\nBindPaths= -/home/httpd/perl/sockets\nBindReadOnlyPaths= -/home/httpd/lonCerts\n`);
+  assert.deepEqual(r.dirs, [
+    'd /home/httpd/perl/sockets 2775 :gatewayc www -',
+    'd /home/httpd/perl/sockets/delayed 2770 :gatewayc www -',
+    'd /run/gatewayc/keys 2770 gatewayc www -',
+  ]);
+  assert.deepEqual([...r.files.keys()].sort(), [GROUP, PATHS, SOCKET].sort());
+
+  const { settings } = settingsOf(root, conf);
+  assert.deepEqual(Object.fromEntries(settings), {
+    lonTabDir: `${root}/home/httpd/lonTabs`,
+    lonSockDir: '/home/httpd/perl/sockets',
+    gatewaycDelayedDir: '/home/httpd/perl/sockets/delayed',
+    gatewaycControlSocket: '/run/gatewayc/control',
+    gatewaycLocalKeyDir: '/run/gatewayc/keys',
+    lonCertificateDirectory: '/home/httpd/lonCerts',
+    lonHostID: 'msul1',
+    gatewaycSocketGroup: 'www',
+  });
+});
+
+test('the group: a number is taken as it is; a group that does not exist falls back to www-data, and says so', (t) => {
+  const root = tmp(t);
+  const conf = path.join(root, 'etc/gatewayc.conf');
+  write(root, { 'etc/gatewayc.conf': 'PerlSetVar gatewaycSocketGroup 1001\n' });
+  let r = generate(root, conf);
+  assert.equal(r.stderr, '');
+  assert.match(r.files.get(SOCKET) ?? '', /^SocketGroup=1001$/m);
+  assert.match(r.files.get(GROUP) ?? '', /^SupplementaryGroups=1001$/m);
+  assert.deepEqual(r.dirs, DEFAULT_DIRS.map((d) => d.replace('www-data', '1001')), "the package's directories get the group");
+
+  write(root, { 'etc/gatewayc.conf': 'PerlSetVar gatewaycSocketGroup apache\n' });
+  r = generate(root, conf);
+  assert.match(r.stderr, /gatewaycSocketGroup apache: no such group in .*; using www-data/);
+  assert.equal(r.files.get(SOCKET), undefined);
+  assert.equal(r.files.get(GROUP), undefined);
+  assert.deepEqual(r.dirs, DEFAULT_DIRS);
+});
+
+test('a configuration the daemon would refuse: every setting at its default, and a warning naming the file and line', (t) => {
+  const root = tmp(t);
+  const conf = path.join(root, 'etc/gatewayc.conf');
+  write(root, {
+    'etc/sockets.conf': 'PerlSetVar lonSockDir /home/httpd/perl/sockets\nPerlSetVar gatewaycSocketGroup www\n',
+    'etc/loop.conf': 'Include gatewayc.conf\n',
+    'etc/deep.conf': 'Include deep.conf\n',
+    'etc/dir.d/x.conf': '\n',
+    'etc/hosts.tab': 'msul2:msu:library:b.example:10.0.0.2\n',
+  });
+  // Each is refused by the daemon: src/config/conf.ts and settings.ts say so with the same place.
+  const broken: [string, RegExp][] = [
+    ['Include missing.conf', /gatewayc\.conf:3: cannot include .*missing\.conf/],
+    ['PerlSetVar lonTabDir "/etc/gatewayc', /gatewayc\.conf:3: PerlSetVar lonTabDir: missing closing quote/],
+    ['PerlSetVar lonTabDir "/etc" x', /gatewayc\.conf:3: PerlSetVar lonTabDir: unexpected text after the closing quote/],
+    ['PerlSetVar lonTabDir', /gatewayc\.conf:3: PerlSetVar lonTabDir has no value/],
+    ['PerlSetVar', /gatewayc\.conf:3: PerlSetVar needs a key and a value/],
+    ['Include', /gatewayc\.conf:3: Include needs a path/],
+    ['Include loop.conf', /loop\.conf:1: include cycle/],
+    ['Include dir.d', /gatewayc\.conf:3: cannot include .*dir\.d: it is a directory/],
+    ['Include */x.conf', /gatewayc\.conf:3: Include \*\/x\.conf: wildcards are only supported in the last path component/],
+    ['Include nodir/*.conf', /gatewayc\.conf:3: cannot include .*nodir\/\*\.conf: cannot list/],
+    ['PerlSetVar gatewaycSocketGroup "www data"', /gatewaycSocketGroup must be a group name or number/],
+    ['PerlSetVar gatewaycDelayedDir ""', /gatewaycDelayedDir must be a path/],
+    [`PerlSetVar lonSockDir /${'s'.repeat(105)}`, /lonSockDir is too long/],
+    ['PerlSetVar lonnetPrivateKey ""', /lonnetPrivateKey must be a file name/],
+  ];
+  for (const [line, why] of broken) {
+    fs.writeFileSync(conf, `Include sockets.conf\nPerlSetVar lonTabDir ${root}/etc\n${line}\n`);
+    const r = generate(root, conf);
+    assert.equal(r.status, 0, line);
+    assert.match(r.stderr, why, line);
+    assert.match(r.stderr, /the daemon will refuse this configuration; using the default settings\n$/, line);
+    assert.deepEqual(r.notes, r.stderr.trim().split('\n').map((l) => l.replace(/^gatewayc-generator: /, '')), 'gatewayc-dirs.service says the same at each start');
+    assert.deepEqual([r.wants, r.dirs, [...r.files.keys()]], [[], DEFAULT_DIRS, []], `${line}: the defaults (lonTabDir /etc/gatewayc, no drop-ins)`);
+  }
+  // Nesting deeper than Apache's 16 levels, without a cycle.
+  for (let i = 0; i < 17; i++) fs.writeFileSync(path.join(root, `etc/n${i}.conf`), `Include n${i + 1}.conf\n`);
+  fs.writeFileSync(path.join(root, 'etc/n17.conf'), 'PerlSetVar lonTabDir /x\n');
+  fs.writeFileSync(conf, 'Include n1.conf\n');
+  const deep = generate(root, conf);
+  assert.match(deep.stderr, /n16\.conf:1: includes nested more than 16 deep/);
+  fs.writeFileSync(conf, 'Include n2.conf\n');
+  assert.equal(generate(root, conf).stderr, '', '16 levels are fine');
 });

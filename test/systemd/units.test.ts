@@ -30,8 +30,10 @@ function unitDir(t: { after: (fn: () => void) => void }, confLines: string[], ho
   fs.mkdirSync(path.join(root, 'etc'));
   fs.writeFileSync(path.join(root, 'etc/gatewayc.conf'), [`PerlSetVar lonTabDir ${root}/etc`, 'PerlSetVar lonHostID me', ...confLines, ''].join('\n'));
   fs.writeFileSync(path.join(root, 'etc/hosts.tab'), hosts.map((id) => `${id}:dom:library:${id}.example.edu:10.0.0.1\n`).join(''));
+  // LON-CAPA's web server group, which this machine need not have.
+  fs.writeFileSync(path.join(root, 'group'), 'www-data:x:33:\nwww:x:1001:\n');
   const r = spawnSync(GENERATOR, [units, path.join(root, 'early'), path.join(root, 'late')], {
-    env: { PATH: process.env.PATH, GATEWAYC_CONF: path.join(root, 'etc/gatewayc.conf') },
+    env: { PATH: process.env.PATH, GATEWAYC_CONF: path.join(root, 'etc/gatewayc.conf'), GATEWAYC_GROUP_FILE: path.join(root, 'group') },
     encoding: 'utf8',
   });
   assert.equal(r.status, 0, r.stderr);
@@ -114,14 +116,52 @@ test('the control socket is /run/gatewayc/control, named "control", for root and
   assert.deepEqual(s.get('SocketGroup'), ['gatewayc']);
 });
 
-test('a configuration under /home gets its paths opened in the service', { skip: noAnalyze }, (t) => {
-  const units = unitDir(t, ['PerlSetVar lonSockDir /home/httpd/sockets', 'PerlSetVar gatewaycDelayedDir /home/httpd/sockets/delayed'], ['msul1']);
-  const r = verify(units, ['gatewayc@msul1.socket']);
+/** LON-CAPA's layout: the sockets and the spool under /home/httpd/perl/sockets, the web server's group www. */
+const LONCAPA = [
+  'PerlSetVar lonSockDir /home/httpd/perl/sockets',
+  'PerlSetVar gatewaycDelayedDir /home/httpd/perl/sockets/delayed',
+  'PerlSetVar lonCertificateDirectory /home/httpd/lonCerts',
+  'PerlSetVar gatewaycSocketGroup www',
+];
+
+test("a LON-CAPA layout: the sockets' group and path, the service's group and the paths its sandbox opens", { skip: noAnalyze }, (t) => {
+  const units = unitDir(t, LONCAPA, ['msul1']);
+  const r = verify(units, ['gatewayc@msul1.socket', 'gatewayc-dirs.service']);
   assertClean(r.stderr);
   const s = settings(r.dump, 'gatewayc.service');
-  assert.deepEqual(s.get('ProtectHome'), ['read-only']);
-  assert.match((s.get('ReadWritePaths') ?? []).join(' '), /-\/home\/httpd\/sockets -\/home\/httpd\/sockets\/delayed/);
-  assert.deepEqual(settings(r.dump, 'gatewayc@msul1.socket').get('ListenStream'), ['/home/httpd/sockets/msul1']);
+  assert.deepEqual(s.get('ProtectHome'), ['tmpfs']);
+  assert.deepEqual(s.get('SupplementaryGroups'), ['www']);
+  assert.ok(s.get('Wants')?.includes('gatewayc-dirs.service'));
+  assert.ok(s.get('After')?.includes('gatewayc-dirs.service'));
+  const socket = settings(r.dump, 'gatewayc@msul1.socket');
+  assert.deepEqual(socket.get('ListenStream'), ['/home/httpd/perl/sockets/msul1']);
+  assert.deepEqual(socket.get('SocketGroup'), ['www']);
+  assert.deepEqual(socket.get('SocketMode'), ['0660']);
+  // Not in systemd-analyze 252's dump: read from the files systemd reads.
+  const dropins = fs.readdirSync(path.join(units, 'gatewayc.service.d')).map((f) => fs.readFileSync(path.join(units, 'gatewayc.service.d', f), 'utf8')).join('');
+  assert.match(dropins, /^BindPaths= -\/home\/httpd\/perl\/sockets$/m);
+  assert.match(dropins, /^BindReadOnlyPaths= -\/home\/httpd\/lonCerts$/m);
+  const dirs = settings(r.dump, 'gatewayc-dirs.service');
+  assert.deepEqual(dirs.get('Type'), ['oneshot']);
+  assert.ok(dirs.get('Before')?.includes('gatewayc.service'));
+});
+
+/** `systemd-analyze security --offline` of gatewayc.service in `dir` (its drop-ins included); undefined if unavailable. */
+function exposure(dir: string): number | undefined {
+  const r = spawnSync('systemd-analyze', ['security', '--offline=true', './gatewayc.service'], { cwd: dir, encoding: 'utf8' });
+  const m = /Overall exposure level for gatewayc\.service: (\d+\.\d+)/.exec(r.stdout);
+  return m ? Number(m[1]) : undefined;
+}
+
+test('hardening: the LON-CAPA layout (group www, paths under /home) keeps the exposure of the default', { skip: noAnalyze }, (t) => {
+  const base = exposure(unitDir(t, [], ['msul1']));
+  if (base === undefined) {
+    t.skip('systemd-analyze security --offline is not available here');
+    return;
+  }
+  const loncapa = exposure(unitDir(t, LONCAPA, ['msul1']));
+  t.diagnostic(`exposure: default ${base}, LON-CAPA layout ${String(loncapa)}`);
+  assert.equal(loncapa, base);
 });
 
 test('the service as systemd reads it: notify, watchdog, restart policy, user, command lines', { skip: noAnalyze }, (t) => {
@@ -168,4 +208,17 @@ test('hardening: exposure at most 2.0 in systemd-analyze security', { skip: noAn
   }
   t.diagnostic(`exposure ${m[1]}`);
   assert.ok(Number(m[1]) <= 2.0, `exposure ${m[1]}`);
+});
+
+test("gatewayc-dirs.service repeats the generator's warnings verbatim, whatever characters the configuration holds", { skip: noAnalyze }, (t) => {
+  const units = unitDir(t, ['PerlSetVar lonSockDir "/odd \\"dir\\" %i $HOME \\\\ 100%"'], []);
+  const r = verify(units, ['gatewayc-dirs.service']);
+  assertClean(r.stderr);
+  const dirs = fs.readFileSync(path.join(units, 'gatewayc-dirs.service'), 'utf8');
+  const notes = [...dirs.matchAll(/^ExecStartPre=(.*)$/gm)].map((m) => m[1] as string);
+  assert.equal(notes.length, 3, dirs);
+  // What echo will print, as systemd parses the line (specifiers, "$$", C escapes).
+  const shown = [...r.dump.matchAll(/^\t\t\tCommand Line: echo (.*)$/gm)].map((m) => m[1] as string);
+  assert.equal(shown.length, 3, r.dump);
+  for (const s of shown) assert.ok(s.includes('/odd \\"dir\\" %i \\$\\$HOME \\\\ 100%'), s);
 });
