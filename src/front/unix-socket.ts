@@ -31,9 +31,9 @@ export async function listenUnix(server: net.Server, source: SocketSource, acces
   await removeStaleSocket(p);
   await listenOn(server, { path: p });
   await fs.promises.chmod(p, access.mode);
-  if (access.gid !== undefined) {
-    // Under the unit's syscall filter chown fails: the socket keeps the directory's
-    // group (setgid), which is what the setting would have given it anyway.
+  // Under systemd the socket directory is set-group-id with the right group already (and
+  // the syscall filter forbids chown): nothing to do, nothing to warn about.
+  if (access.gid !== undefined && (await fs.promises.stat(p)).gid !== access.gid) {
     await fs.promises.chown(p, -1, access.gid).catch((err: NodeJS.ErrnoException) => {
       access.warn(`cannot give ${p} group ${access.gid}: ${err.code ?? err.message}`);
     });
