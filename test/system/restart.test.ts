@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { LondNetwork, startLondNetwork } from '../support/fake-lond';
 import { buildDeb, cacheDir, Container, DEBIAN_NUMBER, Release, RELEASES, run, step, systemTestsUnavailable } from './harness';
-import { Systemd, waitFor } from './systemd-helpers';
+import { sleep, Systemd, waitFor } from './systemd-helpers';
 
 const SOCKETS = '/run/gatewayc/sockets';
 const CONF = '/etc/gatewayc/gatewayc.conf';
@@ -119,6 +119,15 @@ function secondsSince(t0: number): string {
   return `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 }
 
+/** A time span as systemctl show prints it ("10s", "1min 30s", "500ms") in ms. */
+function timespanMs(text: string): number {
+  const unit: Record<string, number> = { us: 0.001, ms: 1, s: 1000, min: 60_000, h: 3_600_000 };
+  let ms = 0;
+  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(us|ms|s|min|h)\b/g)) ms += Number(m[1]) * (unit[m[2] ?? 's'] ?? 1000);
+  if (ms === 0) throw new Error(`cannot read the time span ${JSON.stringify(text)}`);
+  return ms;
+}
+
 function table(release: Release, rows: Row[]): string {
   const n = (x: number): string => x.toLocaleString('en-US');
   const lines = [
@@ -147,6 +156,13 @@ function releaseSuite(release: Release): void {
   let newVersion = '';
   const rows: Row[] = [];
   let runs = 0;
+  /**
+   * Each operation starts the service once. systemd refuses a start beyond StartLimitBurst
+   * within StartLimitIntervalSec (5 in 10 s by default) and then also fails the peer
+   * sockets: the runs keep the starts that far apart, as any restart loop has to.
+   */
+  let startSpacingMs = 0;
+  let lastOperation = 0;
 
   const box = (): Systemd => {
     if (!sd) throw new Error('no container');
@@ -180,7 +196,10 @@ function releaseSuite(release: Release): void {
     let stopped = false;
     try {
       await waitFor('the load flowing', 30_000, async () => (served() >= start + 200 ? true : undefined), 50);
+      const spacing = lastOperation + startSpacingMs - Date.now();
+      if (spacing > 0) await sleep(spacing);
       const detail = await op();
+      lastOperation = Date.now();
       await box().sh(`touch ${stopFile}`);
       stopped = true;
       const result = JSON.parse((await load).stdout) as LoadResult;
@@ -246,6 +265,8 @@ function releaseSuite(release: Release): void {
       await box().sh(`cat >> ${CONF}`, { input: `${conf.join('\n')}\n` });
       await box().sh(`cat >> ${HOSTS}`, { input: `${hosts.join('\n')}\n` });
       await box().sh('systemctl daemon-reload && systemctl start gatewayc', { timeoutMs: 60_000 });
+      const limit = await box().show('gatewayc', ['StartLimitBurst', 'StartLimitIntervalUSec']);
+      startSpacingMs = timespanMs(limit.StartLimitIntervalUSec ?? '') / Math.max(1, Number(limit.StartLimitBurst) - 1) + 500;
       const sockets = await box().out('systemctl list-sockets --no-legend --plain');
       for (const id of PEERS) assert.match(sockets, new RegExp(`^${SOCKETS}/${id}\\s+gatewayc@${id}\\.socket\\s`, 'm'), 'systemd holds the peer socket');
       say(`${version} installed, peers ${PEERS.join(', ')} (fake londs on 127.0.0.${firstAddress}+:${londs.port}), systemd holds their sockets`);
