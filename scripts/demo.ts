@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: the daemon in the foreground on the bundled example (example/), with a
  * small example lond (the test suite's fake lond) serving peers demo2 and demo3 on
- * 127.0.0.2 and 127.0.0.3. Ctrl-C stops both.
+ * 127.0.0.2 and 127.0.0.3. Ctrl-C stops both. No node flags: the example lond brings its
+ * own IDEA where this node's OpenSSL has none (Debian's nodejs).
  */
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
@@ -9,10 +10,11 @@ import * as path from 'node:path';
 const root = path.resolve(__dirname, '..', '..');
 const conf = path.join(root, 'example', 'gatewayc.conf');
 
+// The IPC channel is only there so that the example lond stops when this process dies, however it dies.
 const lond = spawn(
   process.execPath,
-  ['--openssl-legacy-provider', path.join(root, 'build', 'test', 'support', 'fake-lond-cli.js'), '--client', 'demo1', '--port', '15663', '--peer', 'demo2@127.0.0.2', '--peer', 'demo3@127.0.0.3'],
-  { stdio: ['ignore', 'inherit', 'inherit'] },
+  [path.join(root, 'build', 'test', 'support', 'fake-lond-cli.js'), '--client', 'demo1', '--port', '15663', '--peer', 'demo2@127.0.0.2', '--peer', 'demo3@127.0.0.3'],
+  { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
 );
 
 process.stderr.write(
@@ -28,7 +30,12 @@ process.stderr.write(
   ].join('\n'),
 );
 
-const daemon = spawn(process.execPath, [path.join(root, 'bin', 'gatewayc'), '--config', conf], { stdio: 'inherit' });
+// The demo's daemon runs in the foreground, not as a systemd service: whatever systemd
+// handed the demo itself (run inside a container, a unit or a user session) is not for it,
+// and NOTIFY_SOCKET would make it wait for the sd-notify addon, which the demo does not need.
+const env = { ...process.env };
+for (const name of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete env[name];
+const daemon = spawn(process.execPath, [path.join(root, 'bin', 'gatewayc'), '--config', conf], { stdio: 'inherit', env });
 
 let stopping = false;
 const stop = (): void => {
@@ -38,13 +45,24 @@ const stop = (): void => {
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
-daemon.on('exit', (code) => {
-  lond.kill('SIGTERM');
-  process.exitCode = code ?? 1;
-});
-lond.on('exit', (code) => {
-  if (!stopping) {
-    process.stderr.write(`example lond exited (${code}); stopping the demo\n`);
-    stop();
-  }
-});
+
+const status = (code: number | null, signal: NodeJS.Signals | null): string => (signal ? `killed by ${signal}` : `exit status ${code}`);
+const daemonDone = new Promise<string>((resolve) =>
+  daemon.on('exit', (code, signal) => {
+    lond.kill('SIGTERM');
+    process.exitCode = code ?? 1;
+    resolve(status(code, signal));
+  }),
+);
+const londDone = new Promise<string>((resolve) =>
+  lond.on('exit', (code, signal) => {
+    if (!stopping) {
+      process.stderr.write(`example lond exited (${code}); stopping the demo\n`);
+      stop();
+    }
+    resolve(status(code, signal));
+  }),
+);
+// The last line says how both ended: with Ctrl-C npm reports its own exit status 130
+// (it re-raises the SIGINT on itself), whatever the demo's was.
+void Promise.all([daemonDone, londDone]).then(([d, l]) => process.stderr.write(`gatewayc demo: stopped (gatewayc ${d}, example lond ${l})\n`));

@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import pino from 'pino';
+import { visible } from './util/visible';
 
 export type Logger = pino.Logger;
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
@@ -56,15 +57,7 @@ const NOT_FIELDS = new Set([
 ]);
 
 /** One physical line whatever the text: control characters become visible escapes. */
-function oneLine(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\x00-\x1f\x7f]/g, (c) => {
-    if (c === '\n') return '\\n';
-    if (c === '\r') return '\\r';
-    if (c === '\t') return '\\t';
-    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
-  });
-}
+const oneLine = visible;
 
 function fieldValue(v: unknown): string {
   // eslint-disable-next-line no-control-regex

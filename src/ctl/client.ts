@@ -21,10 +21,10 @@ export class CtlError extends Error {
 }
 
 /** How long a control request may take before the daemon counts as hung. */
-export const CONTROL_TIMEOUT_MS = 30_000;
+const CONTROL_TIMEOUT_MS = 30_000;
 
 /** The group owning a path, by name when /etc/group knows it. */
-export function groupOf(file: string, groupFile = '/etc/group'): string | undefined {
+function groupOf(file: string, groupFile = '/etc/group'): string | undefined {
   let gid: number;
   try {
     gid = fs.statSync(file).gid;

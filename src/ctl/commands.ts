@@ -12,6 +12,7 @@ import { formatDelayed, formatReload, formatRetry, formatStatus, COLOUR, NO_COLO
 import { DEFAULT_CONFIG } from '../config/defaults';
 import { controlSocketPath, peerSocketDir } from './locate';
 import { requestLines, sendRequests } from './send';
+import { terminalJson, visible } from '../util/visible';
 
 export interface Io {
   stdout: { write(data: string | Uint8Array): unknown; isTTY?: boolean };
@@ -58,7 +59,7 @@ export async function status(io: Io, where: Where, peers: string[], json: boolea
   if (err) throw err;
   if (json) {
     const shown = peers.length > 0 ? { ...st, peers: daemonStatus.peers.filter((p) => peers.includes(p.id)) } : st;
-    io.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+    io.stdout.write(`${terminalJson(shown, 2)}\n`);
     return EXIT.ok;
   }
   const tty = io.stdout.isTTY === true;
@@ -85,10 +86,12 @@ export async function send(io: Io, where: Where, peer: string, request: string):
     })();
   }
   const socketPath = path.join(peerSocketDir(where), peer);
-  const result = await sendRequests(socketPath, peer, requests, (answer) => io.stdout.write(Buffer.concat([answer, Buffer.from('\n')])));
+  // Scripts get the answer's bytes; a person at a terminal sees them, as ls shows names.
+  const show = io.stdout.isTTY === true ? (answer: Buffer) => io.stdout.write(`${visible(answer.toString('utf8'))}\n`) : (answer: Buffer) => io.stdout.write(Buffer.concat([answer, Buffer.from('\n')]));
+  const result = await sendRequests(socketPath, peer, requests, show);
   if (result.conLost > 0) {
     const of = result.sent > 1 ? `${result.conLost} of ${result.answered} answers were` : 'the answer was';
-    io.stderr.write(`gatewayctl: ${of} con_lost: ${peer} is not reachable now (gatewayctl status ${peer})\n`);
+    io.stderr.write(`gatewayctl: ${of} con_lost: ${visible(peer)} is not reachable now (gatewayctl status ${visible(peer)})\n`);
     return EXIT.conLost;
   }
   return EXIT.ok;
@@ -114,9 +117,14 @@ export async function delayed(io: Io, where: Where, peer: string | undefined, js
   const reply = expectOk(await controlRequest(controlSocketPath(where), peer === undefined ? { op: 'delayed' } : { op: 'delayed', peer }));
   const files = (Array.isArray(reply.files) ? reply.files : []) as DelayedFile[];
   const dir = String(reply.dir);
-  if (json) io.stdout.write(`${JSON.stringify({ dir, files }, null, 2)}\n`);
+  if (json) io.stdout.write(`${terminalJson({ dir, files }, 2)}\n`);
   else io.stdout.write(formatDelayed(files, dir, io.now(), peer));
   return EXIT.ok;
+}
+
+/** Lines for the terminal: file names and values from config files are made visible. */
+function lines(out: string[]): string {
+  return out.map((l) => `${visible(l)}\n`).join('');
 }
 
 /** `file:line: warning: message`, the form compilers use, which editors can jump to. */
@@ -144,13 +152,13 @@ export async function check(io: Io, files: string[] | undefined, defaultHostId: 
           : `configuration OK: ${n} peer${n === 1 ? '' : 's'} in ${loaded.hostsFile}, host id ${loaded.settings.lonHostID}${warnings}`,
       );
     }
-    io.stdout.write(out.length ? `${out.join('\n')}\n` : '');
+    io.stdout.write(lines(out));
     return errors > 0 ? EXIT.failed : EXIT.ok;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     out.push(diagLine(err.diag));
     if (!quiet) out.push('configuration refused: gatewayc would not start or reload with it');
-    io.stdout.write(`${out.join('\n')}\n`);
+    io.stdout.write(lines(out));
     return EXIT.failed;
   }
 }

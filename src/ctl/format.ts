@@ -1,9 +1,12 @@
 /**
  * Pure formatting of the daemon's answers for a person: times in words, the status
  * table, the delayed list, the reload summary. No I/O here; `now` and colour are passed
- * in so that tests can pin them.
+ * in so that tests can pin them. Every string in an answer may come from a peer, a spool
+ * file name or a config file: each goes through `visible` before it is laid out, so no
+ * escape sequence reaches the terminal and no row can be split or added.
  */
 import type { DaemonStatus, DelayedFile, PeerStatus, ReloadResult } from '../control/protocol';
+import { visible, visibleStrings } from '../util/visible';
 
 // ---- colour ----
 
@@ -155,8 +158,9 @@ export interface StatusView {
 }
 
 /** The header and table of `gatewayctl status`. */
-export function formatStatus(st: DaemonStatus, view: StatusView): string {
+export function formatStatus(raw: DaemonStatus, view: StatusView): string {
   const { now, paint } = view;
+  const st = visibleStrings(raw);
   const out: string[] = [
     `${paint.bold(`gatewayc ${st.version}`)} (pid ${st.pid}), up ${uptime(st.uptimeSec)}, host id ${st.hostId}`,
     `config: ${st.configFiles.join(', ')}`,
@@ -166,14 +170,18 @@ export function formatStatus(st: DaemonStatus, view: StatusView): string {
     return `${out.join('\n')}\n`;
   }
   out.push(`peers:  ${st.peers.length} in ${st.hostsFile}: ${countStates(st.peers)}`, '');
-  const byId = new Map(st.peers.map((p) => [p.id, p]));
+  // Looked up by the ids as the daemon sent them, shown as made visible.
+  const byId = new Map(raw.peers.map((p, i) => [p.id, st.peers[i] as PeerStatus]));
   const shown = view.only ? view.only.map((i) => byId.get(i)).filter((p): p is PeerStatus => p !== undefined) : st.peers;
   // Never cut to the terminal's width: the last error is what an administrator looks for.
   out.push(...table([STATUS_COLUMNS, ...shown.map((p) => peerRow(p, now, paint))]));
   return `${out.join('\n')}\n`;
 }
 
-export function formatDelayed(files: DelayedFile[], dir: string, now: number, peer?: string): string {
+export function formatDelayed(rawFiles: DelayedFile[], rawDir: string, now: number, rawPeer?: string): string {
+  const files = visibleStrings(rawFiles);
+  const dir = visible(rawDir);
+  const peer = rawPeer === undefined ? undefined : visible(rawPeer);
   // A daemon from before set-aside entries existed sends no `rejected`: all are waiting.
   const waiting = files.filter((f) => !f.rejected);
   const setAside = files.filter((f) => f.rejected);
@@ -193,7 +201,7 @@ export function formatDelayed(files: DelayedFile[], dir: string, now: number, pe
 }
 
 function list(ids: string[]): string {
-  return ids.length === 0 ? 'none' : ids.join(', ');
+  return ids.length === 0 ? 'none' : ids.map(visible).join(', ');
 }
 
 /** The one line `gatewayctl reload` prints on success (it is the unit's ExecReload). */

@@ -221,11 +221,11 @@ function blockText(b: Block): string[] {
   return definitionList(b.items, '  ', Math.min(18, Math.max(...b.items.map(([t]) => plain(t).length))));
 }
 
-export function optionLabel(o: OptionDoc): string {
+function optionLabel(o: OptionDoc): string {
   return o.arg ? `--${o.name} ${o.arg}` : `--${o.name}`;
 }
 
-export function schemaLines(fields: FieldDoc[], depth = 0): [string, string][] {
+function schemaLines(fields: FieldDoc[], depth = 0): [string, string][] {
   const out: [string, string][] = [];
   for (const f of fields) {
     out.push([`${'  '.repeat(depth)}${f.name}`, `(${f.type}${f.nullable ? ' or null' : ''}) ${f.doc}`]);

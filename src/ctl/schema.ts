@@ -23,7 +23,7 @@ export interface FieldDoc {
   fields?: FieldDoc[];
 }
 
-export const PEER_STATES = ['connecting', 'up', 'down', 'stopped'] as const satisfies readonly PeerState[];
+const PEER_STATES = ['connecting', 'up', 'down', 'stopped'] as const satisfies readonly PeerState[];
 
 /** One documentation entry per field of T, no more, no fewer: the compiler keeps them in step. */
 type Docs<T> = { [K in keyof T]-?: Omit<FieldDoc, 'name'> };
@@ -32,7 +32,7 @@ function fields<T>(docs: Docs<T>): FieldDoc[] {
   return Object.entries(docs as Record<string, Omit<FieldDoc, 'name'>>).map(([name, d]) => ({ name, ...d }));
 }
 
-export const PEER_SCHEMA: FieldDoc[] = fields<PeerStatus>({
+const PEER_SCHEMA: FieldDoc[] = fields<PeerStatus>({
   id: { type: 'string', doc: 'peer id, from hosts.tab' },
   address: { type: 'string', doc: 'address or host name connected to' },
   port: { type: 'integer', doc: "lond's TCP port" },

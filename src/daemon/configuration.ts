@@ -8,11 +8,10 @@ import { Diag } from '../config/diag';
 import type { PeerEntry } from '../config/hosts';
 import { Loaded, loadAll } from '../config/load';
 import type { Settings } from '../config/settings';
-import { chooseKeyMode } from '../peer/keymode';
+import { certificateDiagnostics, certificatesWanted, resolveKeyMode } from '../peer/keymode';
 import type { PeerSettings } from '../peer/peer';
 import type { SessionKeyMode } from '../peer/session';
 import { checkPki, PkiCheck } from '../pki/check';
-import { VERSION } from '../version';
 
 /** Config + hosts.tab, honouring --default-host-id (the unit passes the host name). Throws ConfigError. */
 export function loadConfiguration(files: string[], defaultHostId: string | undefined): Loaded {
@@ -34,36 +33,23 @@ export interface Certificates {
 }
 
 /**
- * The network's certificates, checked once per start/reload/check. Only looked at when ssl
- * may be used (keyMode ssl or auto): an explicit insecure/local setup never needs them.
+ * The network's certificates, checked once per start/reload/check where ssl may be used,
+ * and what is said about them: the policy (keymode/resolve) depends on the peers, since
+ * broken certificates under auto leave only peers not at 127.0.0.1 without a session.
  * Under auto with no certificate at all, nothing is wrong: the 2002 exchange (or local)
- * is what such a network runs. Configured certificates that fail are errors.
+ * is what such a network runs.
  */
-export function checkCertificates(s: Settings, now: Date = new Date()): Certificates {
-  if (s.keyMode !== 'ssl' && s.keyMode !== 'auto') return { pki: undefined, diags: [] };
-  const pki = checkPki({ ca: s.caFile, cert: s.certFile, key: s.keyFile }, now, { hostId: s.lonHostID });
-  if (!pki.configured && s.keyMode === 'auto') {
-    return {
-      pki,
-      diags: [],
-      note: `no certificates in ${s.certDir}: key mode auto uses local (127.0.0.1) or the 2002 exchange${s.allowInsecure ? '' : ' — which loncAllowInsecure 0 forbids'}`,
-    };
-  }
-  return { pki, diags: pki.problems.map((p) => ({ file: p.file, severity: p.severity, message: p.message })) };
+export function checkCertificates(s: Settings, peers: readonly PeerEntry[], now: Date = new Date()): Certificates {
+  const pki = certificatesWanted(s) ? checkPki({ ca: s.caFile, cert: s.certFile, key: s.keyFile }, now, { hostId: s.lonHostID }) : undefined;
+  const all = certificateDiagnostics(s, peers, pki);
+  const note = all.find((d) => d.severity === 'info')?.message;
+  const diags: Diag[] = all.flatMap((d) => (d.severity === 'info' ? [] : [{ file: d.file, severity: d.severity, message: d.message }]));
+  return { pki, diags, ...(note !== undefined ? { note } : {}) };
 }
 
-export function keyModeFor(s: Settings, p: PeerEntry, pki: PkiCheck | undefined): SessionKeyMode {
-  const choice = chooseKeyMode(s.keyMode, { address: p.address, haveCertificates: pki?.ok === true, allowInsecure: s.allowInsecure });
-  if ('error' in choice) return { error: choice.error };
-  if (choice.mode === 'ssl') {
-    if (!pki?.ok || !pki.material) {
-      const first = pki?.problems.find((x) => x.severity === 'error');
-      return { error: `ssl key mode needs usable certificates${first ? `: ${first.file}: ${first.message}` : ''}` };
-    }
-    return { mode: 'ssl', material: pki.material, version: VERSION };
-  }
-  if (choice.mode === 'local') return { mode: 'local', dir: s.localKeyDir };
-  return { mode: 'insecure' };
+/** How one peer's sessions get their key (keymode/resolve: auto never downgrades while certificates are configured). */
+function keyModeFor(s: Settings, p: PeerEntry, pki: PkiCheck | undefined): SessionKeyMode {
+  return resolveKeyMode(s, p, pki);
 }
 
 /** What one peer runs with, from the settings, its hosts.tab line and the certificates. */
@@ -97,7 +83,7 @@ export interface ConfigCheck {
 /** Throws ConfigError when the files themselves are broken (the daemon would not start). */
 export function checkConfiguration(files: string[], defaultHostId: string | undefined, now: Date = new Date()): ConfigCheck {
   const loaded = loadConfiguration(files, defaultHostId);
-  const certificates = checkCertificates(loaded.settings, now);
+  const certificates = checkCertificates(loaded.settings, loaded.peers, now);
   const diags = [...loaded.warnings, ...certificates.diags];
   return { loaded, certificates, diags, errors: diags.filter((d) => d.severity === 'error').length };
 }

@@ -168,7 +168,7 @@ export class Daemon {
 
   /** What every peer of hosts.tab runs with; logs what is wrong with the certificates. */
   private wantedPeers(entries: PeerEntry[]): Map<string, { entry: PeerEntry; settings: PeerSettings }> {
-    const certs = checkCertificates(this.settings, new Date(this.clock.now()));
+    const certs = checkCertificates(this.settings, entries, new Date(this.clock.now()));
     if (certs.note) this.log.info({ event: 'certificates.none' }, certs.note);
     for (const d of certs.diags) this.log[d.severity === 'error' ? 'error' : 'warn']({ event: 'certificates.problem', configFile: d.file }, `certificates: ${formatDiag(d)}`);
     return new Map(entries.map((entry) => [entry.id, { entry, settings: peerSettingsFor(this.settings, entry, certs.pki) }]));

@@ -5,7 +5,7 @@ import { Signal } from '../util/signal';
 import { ThrottledWarning } from '../util/throttle';
 import { backoffDelay } from './backoff';
 import { SessionPool, sessionsToOpen } from './pool';
-import { Answer, PeerRequest, RequestHandle, RequestOptions, RequestQueue } from './request';
+import { PeerRequest, RequestHandle, RequestOptions, RequestQueue } from './request';
 import { SessionClosed, SessionFactory, SessionHandle, SessionKeyMode } from './session';
 import { LatencyRing } from './stats';
 
@@ -35,7 +35,7 @@ function sameKeyMode(a: SessionKeyMode, b: SessionKeyMode): boolean {
 }
 
 /** The key mode's name for status and logs. */
-export function keyModeName(k: SessionKeyMode): string {
+function keyModeName(k: SessionKeyMode): string {
   return 'error' in k ? 'none' : k.mode;
 }
 
@@ -481,5 +481,3 @@ export class Peer {
     this.nextAttemptAt = undefined;
   }
 }
-
-export type { Answer };

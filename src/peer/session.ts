@@ -7,12 +7,12 @@ import type { ByteBudget } from '../util/budget';
 import type { Clock } from '../util/clock';
 import { LineDialogue } from './dialogue';
 import { HandshakeError, insecureHandshake } from './handshake';
-import { InboundRouter, localHandshake, RawChannel, sslHandshake, TlsMaterial } from './keymode';
+import { InboundRouter, localHandshake, PeerNameCheck, RawChannel, sslHandshake, TlsMaterial } from './keymode';
 
-/** How a session gets its key, decided per peer from gatewaycKeyMode (see keymode/select). */
+/** How a session gets its key, decided per peer from gatewaycKeyMode (see keymode/resolve). */
 export type SessionKeyMode =
   | { mode: 'insecure' }
-  | { mode: 'ssl'; material: TlsMaterial; version: string }
+  | { mode: 'ssl'; material: TlsMaterial; version: string; peerName: PeerNameCheck }
   | { mode: 'local'; dir: string }
   | { error: string };
 
@@ -68,7 +68,7 @@ export interface SessionHandle {
 export type SessionFactory = (opts: SessionOptions, events: SessionEvents) => SessionHandle;
 
 /** Why a session failed, in words fit for `gatewayctl status` and the journal. */
-export class SessionError extends Error {
+class SessionError extends Error {
   constructor(
     message: string,
     readonly refused = false,
@@ -78,6 +78,11 @@ export class SessionError extends Error {
 }
 
 const EXIT = Buffer.from('exit\n');
+/**
+ * Longest line a peer may send during the handshake: challenges, build keys and the
+ * init answers are a few dozen bytes; a peer sending megabytes there is not a lond.
+ */
+const MAX_HANDSHAKE_LINE = 8192;
 /** How long lond gets to close its side after our `exit`. */
 const EXIT_GRACE_MS = 2000;
 
@@ -118,9 +123,12 @@ export class Session implements SessionHandle {
       onFault: (err) => this.fail(new SessionError(err.message)),
     });
     this.reader = new LineReader({
-      maxLineBytes: opts.maxAnswerBytes,
+      maxLineBytes: MAX_HANDSHAKE_LINE,
       onLine: (line) => this.dialogue.receive(stripCR(line)),
-      onOverflow: () => this.fail(new SessionError(`peer sent a line longer than gatewaycMaxAnswerBytes (${opts.maxAnswerBytes} bytes)`)),
+      onOverflow: () =>
+        this.fail(
+          new SessionError(this.state === 'opening' ? `peer sent a line longer than ${MAX_HANDSHAKE_LINE} bytes during the handshake` : `peer sent a line longer than gatewaycMaxAnswerBytes (${opts.maxAnswerBytes} bytes)`),
+        ),
     });
     this.router = new InboundRouter((chunk) => this.reader.push(chunk));
   }
@@ -209,7 +217,7 @@ export class Session implements SessionHandle {
       };
       const key =
         km.mode === 'ssl'
-          ? await sslHandshake(channel, { peerId: this.opts.peerId, version: km.version, material: km.material, timeoutMs: this.opts.handshakeTimeoutMs })
+          ? await sslHandshake(channel, { peerId: this.opts.peerId, version: km.version, material: km.material, peerName: km.peerName, timeoutMs: this.opts.handshakeTimeoutMs })
           : km.mode === 'local'
             ? await localHandshake(channel, { dir: km.dir })
             : await insecureHandshake(channel, this.opts.peerId, this.opts.hostId);
@@ -225,6 +233,7 @@ export class Session implements SessionHandle {
       return;
     }
     this.readyAt = this.opts.clock.now();
+    this.reader.setMaxLineBytes(this.opts.maxAnswerBytes);
     this.state = 'idle';
     this.events.ready(this.readyAt - started);
   }
@@ -271,6 +280,12 @@ export class Session implements SessionHandle {
    * holds the one overrun slot; the others stop reading (lond waits, TCP holds the rest).
    */
   private onData(chunk: Buffer): void {
+    if (this.state === 'idle' && !this.router.inRawPhase) {
+      // Nobody asked: whatever it is, it would be taken for the answer to the next
+      // request, and a peer streaming it would hold memory. Not a line's worth: at once.
+      this.fail(new SessionError(`peer sent ${chunk.length} bytes nobody asked for`));
+      return;
+    }
     this.router.push(chunk);
     const budget = this.opts.budget;
     if (!budget) return;
@@ -318,7 +333,7 @@ export class Session implements SessionHandle {
   }
 }
 
-export function describeSocketError(err: NodeJS.ErrnoException, address: string, port: number): string {
+function describeSocketError(err: NodeJS.ErrnoException, address: string, port: number): string {
   switch (err.code) {
     case 'ECONNREFUSED':
       return `connection refused by ${address}:${port} (is lond running?)`;

@@ -59,7 +59,8 @@ const DEFAULTS: Settings = {
   certFile: '/etc/gatewayc/certs/lonhostcert.pem',
   keyFile: '/etc/gatewayc/certs/lonhostkey.pem',
   allowInsecure: true,
-      localKeyDir: '/run/gatewayc/keys',
+  tlsPeerName: 'strict',
+  localKeyDir: '/run/gatewayc/keys',
   logLevel: 'info',
   socketGroup: undefined,
 };

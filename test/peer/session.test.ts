@@ -74,6 +74,24 @@ describe('Session', () => {
     assert.equal(w.available, 0, 'never offered for another request');
   });
 
+  test('bytes while nobody asked (a line in a later read): the session closes before the next request can take them', async () => {
+    const l = await lond();
+    const w = open(l);
+    await w.ready;
+    l.faults.lateData = { afterMs: 30, data: Buffer.from('x') };
+    assert.equal(text(await request(w, 'ping')), 'sess1');
+    const c = await w.closed;
+    assert.match(c.reason, /1 bytes nobody asked for/);
+  });
+
+  test('a line of megabytes during the handshake is not waited for', async () => {
+    const l = await lond({ faults: { pongReply: 'p'.repeat(200_000) } });
+    const w = open(l);
+    const c = await w.closed;
+    assert.match(c.reason, /longer than 8192 bytes during the handshake/);
+    assert.equal(c.wasReady, false);
+  });
+
   test('no answer in time: lost, and the session is closed (a late answer must not meet the next request)', async () => {
     const l = await lond();
     const w = open(l);

@@ -10,16 +10,17 @@ import {
   isEncAnswer,
   isEncryptRequest,
 } from '../../src/protocol/codec';
+import { chooseIdeaBackend, ideaEcb } from '../support/lond-idea';
 
 // The key of PROTOCOL.md's worked example (msul1/msul2).
 const KEY = Buffer.from('624516245280516a0bbef7eb9dbdbcac', 'hex');
 const cipher = new Idea(KEY);
 
-// The independent side (what lond does), with OpenSSL's IDEA rather than ours.
-function osslEcb(mode: 'enc' | 'dec', key: Buffer, data: Buffer): Buffer {
-  const c = mode === 'enc' ? crypto.createCipheriv('idea-ecb', key, null) : crypto.createDecipheriv('idea-ecb', key, null);
-  c.setAutoPadding(false);
-  return Buffer.concat([c.update(data), c.final()]);
+// The independent side (what lond does), with the test side's IDEA rather than ours:
+// OpenSSL's where this node has it, the plain one of test/support/idea-plain.ts otherwise.
+const LOND_IDEA = chooseIdeaBackend();
+function londEcb(mode: 'enc' | 'dec', key: Buffer, data: Buffer): Buffer {
+  return ideaEcb(LOND_IDEA, mode === 'dec', key, data);
 }
 
 function padded(cmd: Buffer): Buffer {
@@ -34,12 +35,12 @@ function londReads(wire: Buffer, key: Buffer): { len: number; plain: Buffer } {
   const m = /^enc:(\d+):([0-9a-f]*)$/.exec(wire.toString('latin1'));
   assert.ok(m, 'wire form is enc:<L>:<lowercase hex>');
   const len = Number(m[1]);
-  return { len, plain: osslEcb('dec', key, Buffer.from(m[2], 'hex')) };
+  return { len, plain: londEcb('dec', key, Buffer.from(m[2], 'hex')) };
 }
 
 /** How lond would build an `enc:` answer. */
 function londAnswers(answer: Buffer, key: Buffer, upper = false): Buffer {
-  let h = osslEcb('enc', key, padded(answer)).toString('hex');
+  let h = londEcb('enc', key, padded(answer)).toString('hex');
   if (upper) h = h.toUpperCase();
   return Buffer.from(`enc:${answer.length}:${h}`, 'latin1');
 }
@@ -49,8 +50,8 @@ test('PROTOCOL.md example: encrypt:ping:abc', () => {
   assert.ok(isEncryptRequest(line));
   const wire = encodeEncryptedRequest(line.subarray(ENCRYPT_PREFIX.length), cipher);
   assert.equal(wire.toString('latin1'), 'enc:8:d785e3cda53998a4b062af68f8f4434c');
-  // And OpenSSL agrees with the documented ciphertext (second block: 8 spaces).
-  assert.equal(osslEcb('enc', KEY, Buffer.from('ping:abc        ')).toString('hex'), 'd785e3cda53998a4b062af68f8f4434c');
+  // And lond's IDEA agrees with the documented ciphertext (second block: 8 spaces).
+  assert.equal(londEcb('enc', KEY, Buffer.from('ping:abc        ')).toString('hex'), 'd785e3cda53998a4b062af68f8f4434c');
   assert.equal(decodeEncAnswer(wire, cipher).toString('latin1'), 'ping:abc');
 });
 
@@ -80,7 +81,7 @@ test('lengths 0, 7, 8, 9, 16: floor(L/8)+1 blocks of space-padded bytes, lowerca
     assert.deepEqual(decodeEncAnswer(wire, cipher), cmd);
   }
   // L = 0 and L = 8 end with a whole block of spaces.
-  assert.equal(encodeEncryptedRequest(Buffer.alloc(0), cipher).toString('latin1'), `enc:0:${osslEcb('enc', KEY, Buffer.from('        ')).toString('hex')}`);
+  assert.equal(encodeEncryptedRequest(Buffer.alloc(0), cipher).toString('latin1'), `enc:0:${londEcb('enc', KEY, Buffer.from('        ')).toString('hex')}`);
 });
 
 test('multibyte UTF-8: L counts bytes', () => {
@@ -121,7 +122,7 @@ test('answers built the way lond builds them decode to the first L bytes', () =>
 
 test('extra blocks beyond L are tolerated: only the first L bytes are kept', () => {
   const answer = Buffer.from('ok');
-  const h = osslEcb('enc', KEY, Buffer.from('ok              ')).toString('hex');
+  const h = londEcb('enc', KEY, Buffer.from('ok              ')).toString('hex');
   assert.deepEqual(decodeEncAnswer(Buffer.from(`enc:2:${h}`), cipher), answer);
   assert.equal(decodeEncAnswer(Buffer.from('enc:0:'), cipher).length, 0);
   assert.deepEqual(decodeEncAnswer(Buffer.from(`enc:002:${h}`), cipher), answer, 'leading zeros in L');

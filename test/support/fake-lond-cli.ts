@@ -2,17 +2,19 @@
 //   node build/test/support/fake-lond-cli.js --client demo1 --port 56630 \
 //     --peer demo2@127.0.0.2 --peer demo3@127.0.0.3 [--service-ms N] [--encrypt-answers]
 // Logs only events, command names and lengths: never a request's arguments, a key or a buildkey.
-import { spawn } from 'node:child_process';
-import * as crypto from 'node:crypto';
+// Runs on any node: OpenSSL's IDEA where this node has it, the plain one otherwise
+// (lond-idea.ts; FAKE_LOND_IDEA=plain|openssl forces one).
 import { parseArgs } from 'node:util';
 import { FakeLond, ReceivedRequest } from './fake-lond';
+import { chooseIdeaBackend, describeIdeaBackend } from './lond-idea';
 
 export const USAGE = `usage: fake-lond-cli --client <id> --peer <id>[@<address>] [--peer ...]
                     [--port <n>] [--service-ms <n>] [--encrypt-answers]
 
 Starts one fake lond per --peer (default address 127.0.0.1), all on one port
 (default 5663; 0 picks a free one), for a gatewayc whose lonHostID is --client.
-Stops on SIGINT or SIGTERM.`;
+Stops on SIGINT or SIGTERM. IDEA: OpenSSL's where this node has it, else a plain
+one of the test side (FAKE_LOND_IDEA=plain|openssl forces one).`;
 
 export interface CliPeer {
   id: string;
@@ -85,6 +87,8 @@ const log = (line: string): void => {
 async function run(opts: CliOptions): Promise<void> {
   const londs: FakeLond[] = [];
   let port = opts.port;
+  const idea = chooseIdeaBackend();
+  log(`idea=${idea}: ${describeIdeaBackend(idea)}`);
   try {
     for (const peer of opts.peers) {
       const lond = await FakeLond.start({
@@ -94,6 +98,7 @@ async function run(opts: CliOptions): Promise<void> {
         port,
         serviceTimeMs: opts.serviceMs,
         encryptAnswers: opts.encryptAnswers,
+        idea,
       });
       port = lond.port; // with --port 0 the others follow the first one's choice
       londs.push(lond);
@@ -123,19 +128,8 @@ async function run(opts: CliOptions): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // Started with an IPC channel (the demo does), it notices its parent's death, even by SIGKILL.
   if (process.send) process.on('disconnect', () => stop('parent gone'));
-}
-
-// Run by hand without NODE_OPTIONS, OpenSSL's IDEA is missing: start again with the
-// legacy provider rather than make every user remember the flag.
-function reexecWithLegacyProvider(argv: string[]): void {
-  // The IPC channel lets the child notice when this process dies, even by SIGKILL.
-  const child = spawn(process.execPath, [...process.execArgv, '--openssl-legacy-provider', __filename, ...argv], {
-    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, FAKE_LOND_REEXEC: '1' },
-  });
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 }
 
 function main(argv: string[]): void {
@@ -148,10 +142,6 @@ function main(argv: string[]): void {
   }
   if (opts.help) {
     process.stdout.write(`${USAGE}\n`);
-    return;
-  }
-  if (!crypto.getCiphers().includes('idea-ecb') && process.env.FAKE_LOND_REEXEC !== '1') {
-    reexecWithLegacyProvider(argv);
     return;
   }
   run(opts).catch((err: unknown) => {

@@ -1,14 +1,16 @@
 // Drives the fake lond with a raw TCP client written here. The key and the enc: framing
 // are computed again below by tiny helpers of this file, so the fake lond is checked
-// against a second reading of PROTOCOL.md, not against itself.
+// against a second reading of PROTOCOL.md, not against itself. The client's IDEA is
+// OpenSSL's where this node has it, so a fake lond on the plain IDEA (idea-plain.ts) is
+// checked against OpenSSL here.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import * as crypto from 'node:crypto';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { FakeLond, FakeLondOptions, londKey, startLondNetwork } from './fake-lond';
 import { commandName, parseCliArgs } from './fake-lond-cli';
+import { IdeaBackend, ideaEcb as ideaWith, NO_OPENSSL_IDEA, opensslHasIdea } from './lond-idea';
 
 // ---- independent helpers --------------------------------------------------------------
 
@@ -22,12 +24,17 @@ function testKey(P: string, L: string, b: string): string {
   return hex;
 }
 
+const CLIENT_IDEA: IdeaBackend = opensslHasIdea() ? 'openssl' : 'plain';
+
 function ideaEcb(decrypt: boolean, keyHex: string, data: Buffer): Buffer {
-  const key = Buffer.from(keyHex, 'hex');
-  const c = decrypt ? crypto.createDecipheriv('idea-ecb', key, null) : crypto.createCipheriv('idea-ecb', key, null);
-  c.setAutoPadding(false);
-  return Buffer.concat([c.update(data), c.final()]);
+  return ideaWith(CLIENT_IDEA, decrypt, Buffer.from(keyHex, 'hex'), data);
 }
+
+/** The fake lond's IDEA backends to run a test with: the plain one always, OpenSSL's where present. */
+const LOND_IDEAS: { idea: IdeaBackend; skip: string | false }[] = [
+  { idea: 'plain', skip: false },
+  { idea: 'openssl', skip: opensslHasIdea() ? false : NO_OPENSSL_IDEA },
+];
 
 function testEnc(keyHex: string, cmd: Buffer | string): string {
   const plain = Buffer.from(cmd);
@@ -186,8 +193,9 @@ test("londKey: odd characters and short input match Perl's pack H32", () => {
   assert.equal(londKey('-', '_.', '').subarray(0, 3).toString('hex'), 'dfed' + 'fe');
 });
 
-test('the fake lond decrypts the PROTOCOL.md example request under the worked-example key', async () => {
-  await withLond({ id: 'msul1', clientId: 'msul2', faults: { buildkey: '80516A0BBEF7EB9DBDBCACC727' } }, async (lond) => {
+for (const { idea, skip } of LOND_IDEAS) test(`the fake lond (${idea} IDEA) decrypts the PROTOCOL.md example request under the worked-example key`, { skip }, async () => {
+  await withLond({ id: 'msul1', clientId: 'msul2', faults: { buildkey: '80516A0BBEF7EB9DBDBCACC727' }, idea }, async (lond) => {
+    assert.equal(lond.idea, idea);
     const c = await RawClient.connect(lond.port);
     const hs = await handshake(c, 'msul1', 'msul2');
     assert.equal(hs.buildkey, '80516A0BBEF7EB9DBDBCACC727');
@@ -284,8 +292,8 @@ test('plain requests: default handler, any bytes, recorded', async () => {
   });
 });
 
-test('encrypted requests are decrypted; answers stay plain unless encryptAnswers', async () => {
-  await withLond({}, async (lond) => {
+for (const { idea, skip } of LOND_IDEAS) test(`encrypted requests are decrypted; answers stay plain unless encryptAnswers (${idea} IDEA)`, { skip }, async () => {
+  await withLond({ idea }, async (lond) => {
     const { c, hs } = await session(lond);
     for (const cmd of ['echo:secret', 'echo:abc', 'put:1234567890123456789', '']) {
       // lengths 11, 8 (one block of spaces added), 22, 0
@@ -302,8 +310,8 @@ test('encrypted requests are decrypted; answers stay plain unless encryptAnswers
   });
 });
 
-test('encryptAnswers: answers to encrypted requests come back as enc:, plain ones stay plain', async () => {
-  await withLond({ encryptAnswers: true }, async (lond) => {
+for (const { idea, skip } of LOND_IDEAS) test(`encryptAnswers: answers to encrypted requests come back as enc:, plain ones stay plain (${idea} IDEA)`, { skip }, async () => {
+  await withLond({ encryptAnswers: true, idea }, async (lond) => {
     const { c, hs } = await session(lond);
     for (const payload of ['hello world', '12345678', '', 'x'.repeat(17)]) {
       c.send(testEnc(hs.keyHex, `echo:${payload}`));
@@ -621,14 +629,26 @@ test('startLondNetwork: firstAddress is honoured', async () => {
   }
 });
 
-test('start refuses clearly when OpenSSL IDEA is unavailable', () => {
+test("without OpenSSL's IDEA (no legacy provider) the fake lond runs on the plain one; FAKE_LOND_IDEA forces either", () => {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
+  delete env.FAKE_LOND_IDEA;
   const mod = path.join(__dirname, 'fake-lond.js');
-  const script = `require(${JSON.stringify(mod)}).FakeLond.start({id:'a',clientId:'b'}).then(()=>process.exit(0),(e)=>{console.error(e.message);process.exit(3)})`;
-  const r = spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8', timeout: 10000 });
-  assert.equal(r.status, 3);
-  assert.match(r.stderr, /idea-ecb.*--openssl-legacy-provider/);
+  const script = `require(${JSON.stringify(mod)}).FakeLond.start({id:'a',clientId:'b'}).then(async(l)=>{console.log(l.idea);await l.stop()},(e)=>{console.error(e.message);process.exit(3)})`;
+  const start = (extra: NodeJS.ProcessEnv): { status: number | null; stdout: string; stderr: string } =>
+    spawnSync(process.execPath, ['-e', script], { env: { ...env, ...extra }, encoding: 'utf8', timeout: 10000 });
+  let r = start({});
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'plain', 'no legacy provider: the plain IDEA');
+  r = start({ FAKE_LOND_IDEA: 'openssl' });
+  assert.equal(r.status, 3, 'OpenSSL asked for where it is missing: start fails');
+  assert.match(r.stderr, /idea-ecb/);
+  if (opensslHasIdea()) {
+    r = start({ NODE_OPTIONS: '--openssl-legacy-provider' });
+    assert.equal(r.stdout.trim(), 'openssl', r.stderr);
+    r = start({ NODE_OPTIONS: '--openssl-legacy-provider', FAKE_LOND_IDEA: 'plain' });
+    assert.equal(r.stdout.trim(), 'plain', r.stderr);
+  }
 });
 
 // ---- CLI -------------------------------------------------------------------------------
@@ -659,9 +679,11 @@ test('CLI --help', () => {
   assert.match(r.stdout, /--client <id> --peer <id>\[@<address>\]/);
 });
 
-test('CLI serves several peers, logs no secrets, stops on SIGTERM (also without NODE_OPTIONS)', async () => {
+test("CLI serves several peers, logs no secrets, stops on SIGTERM; without NODE_OPTIONS on the plain IDEA, which this client's (OpenSSL's where present) understands", async () => {
   const env = { ...process.env };
-  delete env.NODE_OPTIONS; // exercises the re-exec with the legacy provider
+  // No legacy provider: OpenSSL's IDEA is missing, as on Debian's nodejs.
+  delete env.NODE_OPTIONS;
+  delete env.FAKE_LOND_IDEA;
   const child = spawn(
     process.execPath,
     [path.join(__dirname, 'fake-lond-cli.js'), '--client', 'gwc', '--port', '0', '--peer', 'cp2@127.0.0.2', '--peer', 'cp3@127.0.0.3', '--encrypt-answers'],
@@ -694,6 +716,7 @@ test('CLI serves several peers, logs no secrets, stops on SIGTERM (also without 
     }
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
+    assert.match(stderr, /idea=plain/);
     assert.match(stderr, /cp2: session 0 connected/);
     assert.match(stderr, /cp2: session 0 handshake done/);
     assert.match(stderr, /cp3: session 0 request #1 echo 18 bytes encrypted/);
@@ -705,27 +728,27 @@ test('CLI serves several peers, logs no secrets, stops on SIGTERM (also without 
   }
 });
 
-test('CLI: the re-executed child stops when its parent is killed', async () => {
+test('CLI started with an IPC channel (as the demo starts it) stops when its parent is killed', async () => {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
-  const child = spawn(process.execPath, [path.join(__dirname, 'fake-lond-cli.js'), '--client', 'gwc', '--port', '0', '--peer', 'k1@127.0.0.5'], {
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const cli = path.join(__dirname, 'fake-lond-cli.js');
+  const parentJs = `require('node:child_process').spawn(process.execPath, [${JSON.stringify(cli)}, '--client', 'gwc', '--port', '0', '--peer', 'k1@127.0.0.5'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }); setInterval(() => {}, 1000);`;
+  const parent = spawn(process.execPath, ['-e', parentJs], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  // The grandchild shares the pipe: it closes only when both processes are gone.
-  const pipeClosed = new Promise<void>((r) => child.stderr.on('close', () => r()));
+  parent.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  // The child shares the pipe: it closes only when both processes are gone.
+  const pipeClosed = new Promise<void>((r) => parent.stderr.on('close', () => r()));
   const deadline = Date.now() + 10000;
   while (!/listening on 127\.0\.0\.5:\d+/.test(stderr)) {
     if (Date.now() > deadline) {
-      child.kill('SIGTERM');
+      parent.kill('SIGTERM');
       assert.fail(`CLI did not start: ${stderr}`);
     }
     await sleep(20);
   }
   const port = Number(/listening on 127\.0\.0\.5:(\d+)/.exec(stderr)![1]);
-  child.kill('SIGKILL');
-  await Promise.race([pipeClosed, sleep(5000).then(() => assert.fail('grandchild still alive'))]);
+  parent.kill('SIGKILL');
+  await Promise.race([pipeClosed, sleep(5000).then(() => assert.fail('the CLI is still alive'))]);
+  assert.match(stderr, /parent gone: stopping/);
   await assert.rejects(RawClient.connect(port, '127.0.0.5'));
 });

@@ -1,10 +1,12 @@
 // A server-side lond for tests, written from PROTOCOL.md alone. It deliberately imports
-// nothing from src/: key derivation, IDEA (OpenSSL's) and framing are computed here
-// independently, so that a bug mirrored in gatewayc's own code cannot make a test pass.
+// nothing from src/: key derivation, IDEA (OpenSSL's, or the plain one of idea-plain.ts
+// where OpenSSL has none: lond-idea.ts) and framing are computed here independently, so
+// that a bug mirrored in gatewayc's own code cannot make a test pass.
 import * as crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { FakeKeyModes, FakeLocalOptions, FakeTlsOptions, TlsServerReport, TlsServerSide, readLocalKey } from './fake-lond-tls';
+import { checkIdeaBackend, chooseIdeaBackend, IdeaBackend, ideaEcb } from './lond-idea';
 
 export interface LondFaults {
   refuseInit?: boolean;
@@ -21,6 +23,8 @@ export interface LondFaults {
   closeAfterRequests?: number;
   /** Once the session is ready, stop reading the socket: the client's send buffer fills. */
   stopReading?: boolean;
+  /** After each answer, `data` again `afterMs` later, unasked (a lond that babbles while idle). */
+  lateData?: { afterMs: number; data: Buffer };
 }
 
 export interface RequestInfo {
@@ -42,6 +46,8 @@ export interface FakeLondOptions {
   faults?: LondFaults;
   /** init:ssl / init:local support (fake-lond-tls.ts); without it both are refused, as before. */
   keyModes?: FakeKeyModes;
+  /** Whose IDEA encrypts and decrypts (lond-idea.ts); default: chooseIdeaBackend(). */
+  idea?: IdeaBackend;
 }
 
 export interface ReceivedRequest {
@@ -64,14 +70,6 @@ export interface LondStats {
 
 // ---------------------------------------------------------------------------------------
 // Pure protocol pieces
-
-export const IDEA_MISSING_MESSAGE =
-  "fake lond: OpenSSL's IDEA (idea-ecb) is not available; run node with --openssl-legacy-provider " +
-  '(e.g. NODE_OPTIONS=--openssl-legacy-provider)';
-
-export function requireOpenSslIdea(): void {
-  if (!crypto.getCiphers().includes('idea-ecb')) throw new Error(IDEA_MISSING_MESSAGE);
-}
 
 const isAsciiLetter = (c: number): boolean => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
 
@@ -96,17 +94,16 @@ export function londKey(P: string, L: string, b: string): Buffer {
   return key;
 }
 
-function idea(decrypt: boolean, key: Buffer, data: Buffer): Buffer {
-  const c = decrypt ? crypto.createDecipheriv('idea-ecb', key, null) : crypto.createCipheriv('idea-ecb', key, null);
-  c.setAutoPadding(false);
-  return Buffer.concat([c.update(data), c.final()]);
-}
+// The backend of encodeEnc and decodeEnc when none is named, chosen once (the benchmark's
+// load generator calls them for every request).
+let processIdea: IdeaBackend | undefined;
+const defaultIdea = (): IdeaBackend => (processIdea ??= chooseIdeaBackend());
 
 /** `enc:<L>:<hex>` (no line ending) for `plain`: space padding, floor(L/8)+1 blocks. */
-export function encodeEnc(key: Buffer, plain: Buffer): string {
+export function encodeEnc(key: Buffer, plain: Buffer, idea: IdeaBackend = defaultIdea()): string {
   const padded = Buffer.alloc((Math.floor(plain.length / 8) + 1) * 8, 0x20);
   plain.copy(padded);
-  return `enc:${plain.length}:${idea(false, key, padded).toString('hex')}`;
+  return `enc:${plain.length}:${ideaEcb(idea, false, key, padded).toString('hex')}`;
 }
 
 /**
@@ -114,13 +111,13 @@ export function encodeEnc(key: Buffer, plain: Buffer): string {
  * (block count, lowercase hex, space padding): this lond is strict on purpose, so that
  * a gatewayc that frames wrongly fails loudly instead of being tolerated.
  */
-export function decodeEnc(key: Buffer, line: Buffer): Buffer | null {
+export function decodeEnc(key: Buffer, line: Buffer, idea: IdeaBackend = defaultIdea()): Buffer | null {
   const m = /^enc:(0|[1-9][0-9]{0,8}):([0-9a-f]*)$/.exec(line.toString('latin1'));
   if (!m) return null;
   const len = Number(m[1]);
   const blocks = Math.floor(len / 8) + 1;
   if (m[2].length !== blocks * 16) return null;
-  const padded = idea(true, key, Buffer.from(m[2], 'hex'));
+  const padded = ideaEcb(idea, true, key, Buffer.from(m[2], 'hex'));
   if (padded.subarray(len).some((c) => c !== 0x20)) return null;
   return padded.subarray(0, len);
 }
@@ -401,7 +398,7 @@ class LondChild {
     let plain = line;
     const encrypted = line.subarray(0, 4).toString('latin1') === 'enc:';
     if (encrypted) {
-      const decoded = decodeEnc(key, line);
+      const decoded = decodeEnc(key, line, this.lond.idea);
       if (decoded === null) {
         this.lond.stats.malformed++;
         this.lond.emit('malformed', this.session);
@@ -434,7 +431,7 @@ class LondChild {
     } catch (err) {
       body = Buffer.from(`error: ${err instanceof Error ? err.message : String(err)}`, 'utf8');
     }
-    if (encrypted && this.opts.encryptAnswers) body = Buffer.from(encodeEnc(key, body), 'latin1');
+    if (encrypted && this.opts.encryptAnswers) body = Buffer.from(encodeEnc(key, body, this.lond.idea), 'latin1');
 
     const faults = this.lond.faults;
     if (faults.garbage) {
@@ -447,6 +444,8 @@ class LondChild {
       this.write(Buffer.concat([body, Buffer.from('\n')]));
     }
     this.answered++;
+    const late = faults.lateData;
+    if (late) setTimeout(() => this.write(late.data), late.afterMs);
     const limit = faults.closeAfterRequests;
     if (limit !== undefined && this.answered >= limit) this.close();
   }
@@ -462,6 +461,8 @@ class LondChild {
 export class FakeLond extends EventEmitter {
   readonly id: string;
   readonly host: string;
+  /** Whose IDEA this lond uses (lond-idea.ts). */
+  readonly idea: IdeaBackend;
   faults: LondFaults;
   /** From opts.keyModes; may be replaced while running (read at each init:ssl / init:local). */
   keyModes: FakeKeyModes;
@@ -486,6 +487,7 @@ export class FakeLond extends EventEmitter {
     super();
     this.id = opts.id;
     this.host = opts.host ?? '127.0.0.1';
+    this.idea = opts.idea ?? chooseIdeaBackend();
     this.faults = opts.faults ?? {};
     this.keyModes = opts.keyModes ?? {};
     this.server = net.createServer((socket) => this.onConnection(socket));
@@ -496,8 +498,8 @@ export class FakeLond extends EventEmitter {
   }
 
   static async start(opts: FakeLondOptions): Promise<FakeLond> {
-    requireOpenSslIdea();
     const lond = new FakeLond(opts);
+    checkIdeaBackend(lond.idea);
     await new Promise<void>((resolve, reject) => {
       lond.server.once('error', reject);
       lond.server.listen({ host: lond.host, port: opts.port ?? 0 }, () => {

@@ -130,3 +130,8 @@ test('a child whose stdout matches JOURNAL_STREAM writes journal lines to fd 1; 
   const json = run(path.join(dir, 'plain'), 'other').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.deepEqual(json.map((r) => [r.level, r.msg]), [[40, 'down after 5 failed attempts: connect ECONNREFUSED 10.1.1.1:5663'], [30, 'ready']]);
 });
+
+test('journalLine escapes C1 controls and bidi overrides too', () => {
+  const line = journalLine(`${JSON.stringify({ level: 40, msg: 'peer said \u009b2J\u0085x\u202ey', peer: 'p\u009d', k: 'v\u009c' })}\n`);
+  assert.equal(line, '<4>peer p\\x9d: peer said \\x9b2J\\x85x\\u202ey k=v\\x9c\n');
+});
