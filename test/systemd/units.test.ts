@@ -171,6 +171,9 @@ test('the service as systemd reads it: notify, watchdog, restart policy, user, c
   assert.deepEqual(s.get('Type'), ['notify']);
   assert.deepEqual(s.get('NotifyAccess'), ['main']);
   assert.deepEqual(s.get('WatchdogSec'), ['30s']);
+  // Longer than the daemon's own stop bound (gatewaycShutdownTimeout, 5 s), short enough
+  // that a wedged daemon is killed soon after its watchdog timeout.
+  assert.deepEqual(s.get('TimeoutAbortSec'), ['10s']);
   assert.deepEqual(s.get('Restart'), ['on-failure']);
   assert.deepEqual(s.get('User'), ['gatewayc']);
   assert.deepEqual(s.get('UMask'), ['0007']);
@@ -190,6 +193,9 @@ test('decisions the unit comments explain stay made', () => {
   // not restart in a loop; journal lines carry the daemon's name.
   assert.match(service, /^RestartPreventExitStatus=78$/m);
   assert.match(service, /^SyslogIdentifier=gatewayc$/m);
+  // A watchdog timeout is an ordinary stop, so a daemon that still runs answers what it
+  // accepted (SIGABRT, the default, would lose it); not dumped by systemd-analyze either.
+  assert.match(service, /^WatchdogSignal=SIGTERM$/m);
   for (const f of ['gatewayc@.socket', 'gatewayc-control.socket']) {
     const socket = fs.readFileSync(path.join(UNITS, f), 'utf8');
     // Sockets outlive restarts of the service, so clients never see the path vanish.
