@@ -109,7 +109,7 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'gatewaycRescanInterval', field: 'rescanIntervalMs', kind: 'duration', default: '60',
     doc: 'Seconds between scans of the delayed-message spool.' },
   { key: 'gatewaycShutdownTimeout', field: 'shutdownTimeoutMs', kind: 'duration', default: '5',
-    doc: 'Seconds a stop (restart, upgrade) may take to answer what clients have already asked; what lond has not answered by then gets con_lost. Under systemd keep it below the unit'"'"'s TimeoutAbortSec= (10 s) and TimeoutStopSec= (90 s), or raise those with it.' },
+    doc: 'Seconds a stop (restart, upgrade) may take to answer what clients have already asked; what lond has not answered by then gets con_lost. Under systemd keep it below the unit\'s TimeoutAbortSec= (10 s) and TimeoutStopSec= (90 s), or raise those with it.' },
   { key: 'gatewaycKeyMode', field: 'keyMode', kind: 'enum', default: 'auto', choices: KEY_MODES,
     doc: 'How session keys are negotiated (PROTOCOL.md): auto, ssl, local or insecure (the 2002 ekey exchange). auto uses ssl when certificates are configured, local for a peer at 127.0.0.1, and insecure only when there are no certificates at all and loncAllowInsecure is on; configured but unusable certificates leave the other peers without a session rather than downgrade them.' },
   { key: 'lonCertificateDirectory', field: 'certDir', kind: 'path', default: '/etc/gatewayc/certs',
