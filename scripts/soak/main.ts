@@ -233,15 +233,13 @@ async function run(opts: SoakOptions): Promise<number> {
     });
     const c = chaos;
     const chaosStart = now();
-    timers.push(
-      setInterval(() => {
-        const s = samples[samples.length - 1];
-        const faults = Object.values(c.injected).reduce((a, b) => a + b, 0);
-        say(
-          `${((now() - chaosStart) / 1000).toFixed(0)}/${opts.chaosMs / 1000} s: ${checker.requests} requests, ${faults} faults, ${checker.violations.length} violations, delayed ${checker.delayedDelivered}/${checker.delayedWritten}, RSS ${s ? s.rssMb.toFixed(0) : '-'} MB, ${s ? s.fds : '-'} fds`,
-        );
-      }, 10_000),
-    );
+    const progress = setInterval(() => {
+      const s = samples[samples.length - 1];
+      const faults = Object.values(c.injected).reduce((a, b) => a + b, 0);
+      const mem = s ? `RSS ${s.rssMb.toFixed(0)} MB, ${s.fds} fds` : 'daemon down';
+      say(`${((now() - chaosStart) / 1000).toFixed(0)}/${opts.chaosMs / 1000} s: ${checker.requests} requests, ${faults} faults, ${checker.violations.length} violations, delayed ${checker.delayedDelivered}/${checker.delayedWritten}, ${mem}`);
+    }, 10_000);
+    timers.push(progress);
     say(`chaos for ${opts.chaosMs / 1000} s: ${events.length} faults scheduled`);
     load.start();
     // For peers in hosts.tab, as LON-CAPA does; a reload may remove one before its messages went.
@@ -249,6 +247,7 @@ async function run(opts: SoakOptions): Promise<number> {
     c.schedule(events);
     await sleep(opts.chaosMs);
 
+    clearInterval(progress);
     say('chaos over: waiting for the last faults to be undone, every peer back');
     await c.settle();
     await c.restoreAll();

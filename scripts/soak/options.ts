@@ -11,7 +11,7 @@ prints a table and writes a JSON file beside it (its path is the last line print
 Exit status 1 when any invariant was violated.
 
   --minutes N      minutes of chaos (10)
-  --short          about a minute in all (45 s of chaos): for CI
+  --short          about a minute in all (40 s of chaos): for CI
   --seed S         replay the schedule of an earlier run (its seed is printed)
   --margin S       seconds an answer may come after gatewaycRequestTimeout (2)
   --no-hostile     leave out the hostile spool entries (symlink, FIFO, directory,
@@ -68,7 +68,7 @@ export function parseOptions(argv: string[], root: string): SoakOptions | null {
   };
   const minutes = num('minutes', values.minutes, 10, 0.5);
   const seed = values.seed === undefined ? randomSeed() : parseSeed(values.seed);
-  const chaosMs = short ? 45_000 : minutes * 60_000;
+  const chaosMs = short ? 40_000 : minutes * 60_000;
   const hostile = values['no-hostile'] !== true;
   const replay = `npm run soak -- ${short ? '--short' : `--minutes ${minutes}`} --seed ${seed}${hostile ? '' : ' --no-hostile'}`;
   return {

@@ -3,6 +3,7 @@ import { fmt, table } from '../bench/stats';
 import type { AnswerKind, Violation } from './checker';
 import type { LogSummary } from './daemon';
 import type { PeerStats } from './londs';
+import { FAULT_KINDS } from './schedule';
 import { HOSTILE_KINDS, HostileOutcome } from './spool';
 
 export interface Sample {
@@ -79,6 +80,26 @@ export function trend(samples: Sample[]): SoakResult['daemon']['trend'] {
   };
 }
 
+/** In the schedule's order; a reload's parts after it. */
+function faultsLine(f: Record<string, number>): string {
+  const parts: string[] = [];
+  for (const k of FAULT_KINDS) {
+    if (!f[k]) continue;
+    const sub = k === 'reload' ? ['remove', 'add', 'move'].map((p) => `${p} ${f[`reload: ${p}`] ?? 0}`).join(', ') : '';
+    parts.push(`${k} ${f[k]}${sub ? ` (${sub})` : ''}`);
+  }
+  return parts.join(', ') || 'none';
+}
+
+function sessionsLine(r: SoakResult): string {
+  const max = r.peers.maxSessions;
+  const momentary = Object.values(r.londs.peers).reduce((a, p) => a + p.momentary, 0);
+  const seen = r.londs.maxSessionsSeen;
+  const sustained = r.violationsByKind.sessions ?? 0;
+  const over = seen <= max ? '' : sustained > 0 ? `; above it for longer than 300 ms ${sustained} times` : `; above it only while one closed and another opened (< 300 ms, ${momentary} times)`;
+  return `at most ${seen} TCP connections to one peer at once (gatewaycMaxSessions ${max})${over}`;
+}
+
 function list(rec: Record<string, number>): string {
   const e = Object.entries(rec);
   return e.length === 0 ? 'none' : e.map(([k, v]) => `${k} ${v}`).join(', ');
@@ -121,21 +142,21 @@ export function formatTable(r: SoakResult): string {
         .join(', ')}`,
     ],
     ['connects refused', `${r.connectFailures} (${r.connectFailuresExcused} while the daemon was down or the peer removed)`],
-    ['faults', list(r.faults)],
+    ['faults', faultsLine(r.faults)],
     ...(Object.keys(r.faultNotes).length > 0 ? [['fault notes', list(r.faultNotes)]] : []),
     ['VIOLATIONS', r.violations === 0 ? '0' : `${r.violations}: ${list(r.violationsByKind)}`],
     ['delayed', `written ${r.delayedWritten}, delivered ${r.delayedDelivered}, duplicated ${r.delayedDuplicated}, lost ${r.delayedLost}; delivery p50 ${ms(r.delayedLatencyMs.p50)}, p99 ${ms(r.delayedLatencyMs.p99)}`],
     ['latency untouched', `p50 ${ms(r.latencyUntouchedMs.p50)}, p99 ${ms(r.latencyUntouchedMs.p99)} (${r.latencyUntouchedMs.n} answers; all ok answers p50 ${ms(r.latencyAllMs.p50)}, p99 ${ms(r.latencyAllMs.p99)})`],
     ['daemon RSS MB', `start ${fmt(d.rssMb.start, 1)}, peak ${fmt(d.rssMb.peak, 1)}, end ${fmt(d.rssMb.end, 1)}; last daemon's first/last quarter ${fmt(d.trend.rssMb[0], 1)} -> ${fmt(d.trend.rssMb[1], 1)} over ${d.trend.seconds} s`],
     ['daemon fds', `start ${fmt(d.fds.start)}, peak ${fmt(d.fds.peak)}, end ${fmt(d.fds.end)}; last daemon's first/last quarter ${fmt(d.trend.fds[0])} -> ${fmt(d.trend.fds[1])}`],
-    ['sessions per peer', `at most ${r.londs.maxSessionsSeen} open at once (gatewaycMaxSessions ${r.peers.maxSessions})`],
+    ['sessions per peer', sessionsLine(r)],
     ['daemon', `${d.starts} starts (${d.sigkills} SIGKILL, ${d.crashes} crashes), SIGTERM with an idle client connected: ${d.stop.code !== null ? `exit ${d.stop.code}` : `killed by ${d.stop.signal}`} after ${(d.stop.ms / 1000).toFixed(1)} s; log ${d.log.lines} lines, ${d.log.warn} warnings, ${d.log.error} errors, ${d.log.fatal} fatal`],
   ];
   const out: string[] = [];
   out.push(`gatewayc soak: ${r.chaosSeconds} s of chaos (${r.elapsedSeconds} s in all), seed ${r.seed}; replay: ${r.replay}`);
   out.push(`${r.peers.total} peers (${r.peers.inHostsAtStart} in hosts.tab at start), gatewaycMaxSessions ${r.peers.maxSessions}, gatewaycRequestTimeout ${r.requestTimeoutS} s (+${r.marginS} s margin)`);
   out.push('');
-  out.push(table(['', ''], rows).split('\n').slice(2).join('\n'));
+  out.push(twoColumns(rows));
   if (r.hostile.length > 0) {
     out.push('');
     out.push('hostile spool entries (not counted as violations; issue 11): "canary late" = a message behind the entry waited until it was removed');
@@ -143,7 +164,7 @@ export function formatTable(r: SoakResult): string {
   }
   const step = Math.max(1, Math.ceil(d.samples.length / 12));
   out.push('');
-  out.push(`RSS MB / fds over time (s): ${d.samples.filter((_, i) => i % step === 0).map((s) => `${s.t.toFixed(0)}:${s.rssMb.toFixed(0)}/${s.fds}`).join(' ')}`);
+  out.push(`daemon RSS MB/fds over time (run second:MB/fds): ${d.samples.filter((_, i) => i % step === 0).map((s) => `${s.t.toFixed(0)}:${s.rssMb.toFixed(0)}/${s.fds}`).join(' ')}`);
   if (d.log.top.length > 0) {
     out.push('most frequent daemon warnings/errors:');
     for (const m of d.log.top.slice(0, 8)) out.push(`  ${String(m.count).padStart(6)} ${m.level} ${m.msg}`);
@@ -153,6 +174,24 @@ export function formatTable(r: SoakResult): string {
     const shown = r.violationList.slice(0, 30);
     for (const v of shown) out.push(violationLine(v, r.seed));
     if (r.violationList.length > shown.length) out.push(`... and ${r.violationList.length - shown.length} more (all in the JSON file)`);
+  }
+  return out.join('\n');
+}
+
+/** Labels on the left, values wrapped at word boundaries to fit 110 columns. */
+function twoColumns(rows: string[][]): string {
+  const w = Math.max(...rows.map((r) => (r[0] as string).length)) + 2;
+  const out: string[] = [];
+  for (const [label, value] of rows as [string, string][]) {
+    let line = label.padEnd(w);
+    for (const word of value.split(' ')) {
+      if (line.length + word.length > 110 && line.trim() !== label) {
+        out.push(line.trimEnd());
+        line = ' '.repeat(w);
+      }
+      line += `${word} `;
+    }
+    out.push(line.trimEnd());
   }
   return out.join('\n');
 }
