@@ -99,6 +99,9 @@ export class Checker {
   requests = 0;
   conLostExcused = 0;
   cutExcused = 0;
+  /** Excused con_lost and cut answers by the kind of fault that excused them. */
+  readonly conLostBy: Record<string, number> = {};
+  readonly cutBy: Record<string, number> = {};
   connectFailures = 0;
   connectFailuresExcused = 0;
   /** Answers later than the timeout counted from the write, but in time counted from their turn (pipelined). */
@@ -215,8 +218,10 @@ export class Checker {
     }
     if (line.equals(CON_LOST)) {
       this.answers.con_lost++;
-      if (this.touching(r.peer, r.sentAt, t)) {
+      const by = this.touching(r.peer, r.sentAt, t);
+      if (by) {
         this.conLostExcused++;
+        this.conLostBy[by.kind] = (this.conLostBy[by.kind] ?? 0) + 1;
         return;
       }
       const w = this.unrecovered(r.peer, r.sentAt);
@@ -255,8 +260,10 @@ export class Checker {
         continue;
       }
       this.answers.cut++;
-      if (this.touching(r.peer, r.sentAt, t, CUTTING)) {
+      const by = this.touching(r.peer, r.sentAt, t, CUTTING);
+      if (by) {
         this.cutExcused++;
+        this.cutBy[by.kind] = (this.cutBy[by.kind] ?? 0) + 1;
       } else {
         this.violation('cut', r.id, r.peer, t, 'the connection closed without an answer, and the daemon was neither killed nor told to remove the peer');
       }

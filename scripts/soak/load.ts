@@ -130,6 +130,7 @@ export class Load {
   private running = false;
   private readonly loops = new Set<Promise<void>>();
   private readonly persistent = new Map<string, { stop: boolean }>();
+  private readonly holders = new Set<string>();
   private tokenSeq = 0;
   connects = 0;
 
@@ -153,7 +154,11 @@ export class Load {
     this.spawn(() => this.bigAnswers());
   }
 
-  /** After a reload: a persistent client for every present peer, none for removed ones. */
+  /**
+   * After a reload: a persistent client for every present peer, none for removed ones; and
+   * an idle client per peer, which (like a real one) does not know about reloads and keeps
+   * its connection until its own time is up.
+   */
   syncPeers(): void {
     if (!this.running) return;
     for (const [peer, flag] of this.persistent) {
@@ -167,6 +172,10 @@ export class Load {
       const flag = { stop: false };
       this.persistent.set(peer, flag);
       this.spawn(() => this.persistentClient(peer, flag));
+      if (!this.holders.has(peer)) {
+        this.holders.add(peer);
+        this.spawn(() => this.idleHolder(peer));
+      }
     }
   }
 
@@ -229,6 +238,21 @@ export class Load {
       await sleep(this.rng.int(5, 40));
     }
     c?.close();
+  }
+
+  /** Connects, sends nothing for 5-60 s, leaves; again while the peer is in hosts.tab. */
+  private async idleHolder(peer: string): Promise<void> {
+    while (this.running) {
+      const c = await this.connect(peer);
+      if (c) {
+        const until = Date.now() + this.rng.int(5000, 60_000);
+        while (this.running && Date.now() < until && !c.isClosed) await sleep(500);
+        c.close();
+      }
+      await sleep(this.rng.int(0, 2000));
+      if (!this.targets.isPresent(peer)) break;
+    }
+    this.holders.delete(peer);
   }
 
   private async pipelined(): Promise<void> {

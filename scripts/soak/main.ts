@@ -290,6 +290,8 @@ async function run(opts: SoakOptions): Promise<number> {
       answers: checker.answers,
       conLostExcused: checker.conLostExcused,
       cutExcused: checker.cutExcused,
+      conLostBy: checker.conLostBy,
+      cutBy: checker.cutBy,
       connectFailures: checker.connectFailures,
       connectFailuresExcused: checker.connectFailuresExcused,
       pipelinedOverTimeout: checker.pipelinedOverTimeout,

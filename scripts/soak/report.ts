@@ -25,6 +25,8 @@ export interface SoakResult {
   answers: Record<AnswerKind, number>;
   conLostExcused: number;
   cutExcused: number;
+  conLostBy: Record<string, number>;
+  cutBy: Record<string, number>;
   connectFailures: number;
   connectFailuresExcused: number;
   pipelinedOverTimeout: number;
@@ -141,6 +143,7 @@ export function formatTable(r: SoakResult): string {
         .map((k) => `${k} ${a[k]}`)
         .join(', ')}`,
     ],
+    ['con_lost excused', `${list(r.conLostBy)}; cut: ${list(r.cutBy)}`],
     ['connects refused', `${r.connectFailures} (${r.connectFailuresExcused} while the daemon was down or the peer removed)`],
     ['faults', faultsLine(r.faults)],
     ...(Object.keys(r.faultNotes).length > 0 ? [['fault notes', list(r.faultNotes)]] : []),

@@ -117,6 +117,7 @@ test('con_lost is excused only on a peer a fault touched, until it recovered', (
     ['q2', 'q5'],
   );
   assert.equal(c.conLostExcused, 2);
+  assert.deepEqual(c.conLostBy, { 'lond-kill': 2 });
 });
 
 test('a con_lost on a fault that never recovered, long after it ended, is not-recovered', () => {
