@@ -48,6 +48,7 @@ export class Chaos {
   private readonly hostileChain = new Map<string, Promise<unknown>>();
   private readonly tasks = new Set<Promise<void>>();
   private readonly timers: NodeJS.Timeout[] = [];
+  private lastRemoved: string | undefined;
 
   constructor(private readonly c: ChaosContext) {}
 
@@ -196,7 +197,10 @@ export class Chaos {
     const movable = w.ids(['base', 'spare']).filter((id) => w.get(id).present && w.get(id).alternate !== undefined);
     const maybe = (list: string[]): string | undefined => (rng.chance(0.6) && list.length > 0 ? rng.pick(list) : undefined);
     const remove = w.inHosts().length > this.c.minPresent ? maybe(removable) : undefined;
-    const add = maybe(addable);
+    // Half the time the peer removed last comes back (an administrator undoing a mistake):
+    // clients it still had must not take the new socket with them.
+    const back = this.lastRemoved !== undefined && addable.includes(this.lastRemoved) && rng.chance(0.5) ? this.lastRemoved : undefined;
+    const add = back ?? maybe(addable);
     const others = movable.filter((id) => id !== remove);
     let move = maybe(others);
     if (!remove && !add && !move && others.length > 0) move = rng.pick(others);
@@ -206,6 +210,7 @@ export class Chaos {
     if (remove) {
       this.count('reload: remove');
       windows.push(this.c.checker.openFault('reload-remove', [remove], t));
+      this.lastRemoved = remove;
       const p = w.get(remove);
       p.serving = false;
       p.present = false;
