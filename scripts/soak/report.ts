@@ -143,11 +143,12 @@ export function formatTable(r: SoakResult): string {
         .map((k) => `${k} ${a[k]}`)
         .join(', ')}`,
     ],
+    ...(r.pipelinedOverTimeout > 0 ? [['pipelined', `${r.pipelinedOverTimeout} answers came more than ${r.requestTimeoutS + r.marginS} s after their write but in time after the answer before them (one connection's requests are carried one at a time)`]] : []),
     ['con_lost excused', `${list(r.conLostBy)}; cut: ${list(r.cutBy)}`],
     ['connects refused', `${r.connectFailures} (${r.connectFailuresExcused} while the daemon was down or the peer removed)`],
     ['faults', faultsLine(r.faults)],
     ...(Object.keys(r.faultNotes).length > 0 ? [['fault notes', list(r.faultNotes)]] : []),
-    ['VIOLATIONS', r.violations === 0 ? '0' : `${r.violations}: ${list(r.violationsByKind)}`],
+    ['VIOLATIONS', r.violations === 0 ? '0' : `${r.violations}: ${violationsLine(r.violationList)}`],
     ['delayed', `written ${r.delayedWritten}, delivered ${r.delayedDelivered}, duplicated ${r.delayedDuplicated}, lost ${r.delayedLost}; delivery p50 ${ms(r.delayedLatencyMs.p50)}, p99 ${ms(r.delayedLatencyMs.p99)}`],
     ['latency untouched', `p50 ${ms(r.latencyUntouchedMs.p50)}, p99 ${ms(r.latencyUntouchedMs.p99)} (${r.latencyUntouchedMs.n} answers; all ok answers p50 ${ms(r.latencyAllMs.p50)}, p99 ${ms(r.latencyAllMs.p99)})`],
     ['daemon RSS MB', `start ${fmt(d.rssMb.start, 1)}, peak ${fmt(d.rssMb.peak, 1)}, end ${fmt(d.rssMb.end, 1)}; last daemon's first/last quarter ${fmt(d.trend.rssMb[0], 1)} -> ${fmt(d.trend.rssMb[1], 1)} over ${d.trend.seconds} s`],
@@ -174,11 +175,45 @@ export function formatTable(r: SoakResult): string {
   }
   if (r.violationList.length > 0) {
     out.push('');
-    const shown = r.violationList.slice(0, 30);
-    for (const v of shown) out.push(violationLine(v, r.seed));
-    if (r.violationList.length > shown.length) out.push(`... and ${r.violationList.length - shown.length} more (all in the JSON file)`);
+    out.push('violations, the first of each kind and peer (all of them are in the JSON file):');
+    const groups = groupViolations(r.violationList);
+    for (const g of groups.slice(0, 30)) {
+      const first = g[0] as Violation;
+      const last = g[g.length - 1] as Violation;
+      out.push(violationLine(first, r.seed));
+      if (g.length > 1) out.push(`  ... and ${g.length - 1} more like it on ${first.peer}, the last at ${(last.atMs / 1000).toFixed(1)} s (${last.id})`);
+    }
+    if (groups.length > 30) out.push(`... and ${groups.length - 30} more groups`);
   }
   return out.join('\n');
+}
+
+/** Violations by kind and peer, in the order their first one happened. */
+export function groupViolations(vs: readonly Violation[]): Violation[][] {
+  const groups = new Map<string, Violation[]>();
+  for (const v of vs) {
+    const k = `${v.kind}\0${v.peer}`;
+    let g = groups.get(k);
+    if (!g) groups.set(k, (g = []));
+    g.push(v);
+  }
+  return [...groups.values()];
+}
+
+function violationsLine(vs: readonly Violation[]): string {
+  const byKind = new Map<string, Map<string, number>>();
+  for (const v of vs) {
+    let m = byKind.get(v.kind);
+    if (!m) byKind.set(v.kind, (m = new Map()));
+    m.set(v.peer, (m.get(v.peer) ?? 0) + 1);
+  }
+  return [...byKind.entries()]
+    .map(([kind, peers]) => {
+      const n = [...peers.values()].reduce((a, b) => a + b, 0);
+      const per = [...peers.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([p, c]) => `${p} ${c}`).join(', ');
+      return `${kind} ${n} (${per}${peers.size > 6 ? ', ...' : ''})`;
+    })
+    .join(', ');
 }
 
 /** Labels on the left, values wrapped at word boundaries to fit 110 columns. */
