@@ -172,7 +172,11 @@ export class SoakDaemon {
     const name = level >= 60 ? 'fatal' : level >= 50 ? 'error' : 'warn';
     this.levels[name]++;
     // Numbers and file names vary from line to line; the kind of message is what counts.
-    const key = `${name} ${msg.replace(/[0-9]+(\.[0-9]+)?/g, 'N').replace(/\b1\.N\.hostile-[a-z]+\.[a-z0-9]+/g, '<hostile entry>').slice(0, 140)}`;
+    const kind = msg
+      .replace(/'[^']*\/spool\/[^']*'/g, '<spool file>')
+      .replace(/\b1\.[0-9]+\.hostile-[a-z]+\.[a-z0-9]+/g, '<hostile entry>')
+      .replace(/[0-9]+(\.[0-9]+)?/g, 'N');
+    const key = `${name} ${kind.slice(0, 140)}`;
     const m = this.messages.get(key);
     if (m) m.count++;
     else this.messages.set(key, { level: name, count: 1 });
