@@ -3,8 +3,6 @@
 // the window. Whatever acts on the daemon itself (reloads, retry, SIGKILL and restart) runs
 // one at a time.
 import { execFile } from 'node:child_process';
-import * as path from 'node:path';
-import { GATEWAYC } from '../bench/daemon';
 import type { Checker } from './checker';
 import type { SoakDaemon } from './daemon';
 import type { Load } from './load';
@@ -25,6 +23,8 @@ export interface ChaosContext {
   /** Settings for the daemon's config file as the world stands. */
   settings: () => Record<string, string | number>;
   controlPath: string;
+  /** gatewayctl beside the daemon under test (its control protocol is that daemon's). */
+  gatewayctl: string;
   /** Fewer peers than this are never left in hosts.tab. */
   minPresent: number;
   restartDelayMs: number;
@@ -251,7 +251,7 @@ export class Chaos {
     const args = ['--socket', this.c.controlPath, 'retry', ...(one && peers.length > 0 ? [rng.pick(peers)] : [])];
     this.count('retry');
     const r = await new Promise<{ code: number; out: string }>((resolve) => {
-      execFile(process.execPath, [path.join(path.dirname(GATEWAYC), 'gatewayctl'), ...args], { timeout: 10_000, env: { ...process.env, NODE_OPTIONS: '' } }, (err, stdout, stderr) => {
+      execFile(process.execPath, [this.c.gatewayctl, ...args], { timeout: 10_000, env: { ...process.env, NODE_OPTIONS: '' } }, (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
         resolve({ code, out: `${stdout}${stderr}`.trim().slice(0, 200) });
       });

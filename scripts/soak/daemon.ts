@@ -156,17 +156,19 @@ export class SoakDaemon {
 
   private onLine(line: string): void {
     this.levels.lines++;
-    let rec: { level?: number; msg?: string };
+    let rec: { level?: number; msg?: string; event?: string };
     try {
-      rec = JSON.parse(line) as { level?: number; msg?: string };
+      rec = JSON.parse(line) as { level?: number; msg?: string; event?: string };
     } catch {
       return;
     }
     const msg = typeof rec.msg === 'string' ? rec.msg : '';
     const level = rec.level ?? 30;
-    if (msg.startsWith('reloaded:') || msg.startsWith('reload refused')) {
-      const ok = msg.startsWith('reloaded:');
-      for (const w of this.reloadWaiters.splice(0)) w({ ok, msg });
+    // The event name where the daemon gives one; its sentence where it does not (older builds).
+    const done = rec.event !== undefined ? rec.event === 'reload.done' : msg.startsWith('reloaded:');
+    const refused = rec.event !== undefined ? rec.event === 'reload.refused' : msg.startsWith('reload refused');
+    if (done || refused) {
+      for (const w of this.reloadWaiters.splice(0)) w({ ok: done, msg });
     }
     if (level < 40) return;
     const name = level >= 60 ? 'fatal' : level >= 50 ? 'error' : 'warn';

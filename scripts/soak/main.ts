@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { testPki, writePkiFiles } from '../../test/support/certs';
-import { HOST_ID, ROOT } from '../bench/daemon';
+import { GATEWAYC, HOST_ID, ROOT } from '../bench/daemon';
 import { fdCount, rssKb } from '../bench/proc';
 import { Chaos } from './chaos';
 import { Checker } from './checker';
@@ -230,6 +230,7 @@ async function run(opts: SoakOptions): Promise<number> {
       now,
       settings,
       controlPath,
+      gatewayctl: path.join(path.dirname(opts.entry ?? GATEWAYC), 'gatewayctl'),
       minPresent: 20,
       restartDelayMs: RESTART_DELAY_MS,
       reloadTimeoutMs: 15_000,
