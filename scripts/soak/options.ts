@@ -70,14 +70,15 @@ export function parseOptions(argv: string[], root: string): SoakOptions | null {
   const seed = values.seed === undefined ? randomSeed() : parseSeed(values.seed);
   const chaosMs = short ? 40_000 : minutes * 60_000;
   const hostile = values['no-hostile'] !== true;
-  const replay = `npm run soak -- ${short ? '--short' : `--minutes ${minutes}`} --seed ${seed}${hostile ? '' : ' --no-hostile'}`;
+  const entry = values.daemon === undefined ? undefined : path.resolve(values.daemon);
+  const replay = `npm run soak -- ${short ? '--short' : `--minutes ${minutes}`} --seed ${seed}${hostile ? '' : ' --no-hostile'}${entry ? ` --daemon ${entry}` : ''}`;
   return {
     short,
     chaosMs,
     seed,
     marginMs: num('margin', values.margin, 2, 0) * 1000,
     hostile,
-    entry: values.daemon === undefined ? undefined : path.resolve(values.daemon),
+    entry,
     outDir: path.resolve(values.out ?? path.join(root, 'soak-results')),
     keep: values.keep === true,
     daemonKills: short ? 1 : Math.min(6, Math.max(1, Math.round(minutes * 0.3))),
