@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import pino from 'pino';
+import { visible } from './util/visible';
 
 export type Logger = pino.Logger;
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
@@ -44,19 +45,19 @@ export function journalPriority(level: number): number {
   return 7;
 }
 
-/** Keys that are not shown as ` key=value`: they are the priority, the sentence, or journald's own. */
-const NOT_FIELDS = new Set(['level', 'time', 'msg', 'peer', 'err', 'pid', 'hostname']);
+/**
+ * Keys that are not shown as ` key=value`: the priority, the sentence, journald's own, and
+ * the structured fields every sentence already says in words (`event` names the kind of
+ * record for programs and tests; the others repeat a part of the sentence).
+ */
+const NOT_FIELDS = new Set([
+  'level', 'time', 'msg', 'peer', 'err', 'pid', 'hostname',
+  'event', 'reason', 'from', 'failures', 'handshakeMs', 'keyMode', 'peers', 'added', 'removed', 'reconnected',
+  'code', 'dir', 'op', 'max', 'last', 'state', 'key', 'configFile', 'configLine', 'answer', 'movedTo',
+]);
 
 /** One physical line whatever the text: control characters become visible escapes. */
-function oneLine(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\x00-\x1f\x7f]/g, (c) => {
-    if (c === '\n') return '\\n';
-    if (c === '\r') return '\\r';
-    if (c === '\t') return '\\t';
-    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
-  });
-}
+const oneLine = visible;
 
 function fieldValue(v: unknown): string {
   // eslint-disable-next-line no-control-regex

@@ -1,14 +1,13 @@
+import { DEFAULT_CONFIG } from '../config/defaults';
 import { ConfigError, formatDiag } from '../config/diag';
-import { Daemon, loadConfiguration } from '../daemon';
+import { checkConfiguration } from '../daemon/configuration';
+import { Daemon } from '../daemon/daemon';
+import { EXIT } from '../exit-codes';
 import { createLogger } from '../log';
 import { takeInheritedSockets } from '../systemd/activation';
 import { createNotifier } from '../systemd/notify';
 import { VERSION } from '../version';
 import { parseArgs } from './args';
-
-const EX_USAGE = 64;
-const EX_CONFIG = 78;
-const DEFAULT_CONFIG = '/etc/gatewayc/gatewayc.conf';
 
 const HELP = `Usage: gatewayc [--config FILE]... [--default-host-id ID] [--check]
 
@@ -19,7 +18,8 @@ every server in hosts.tab, each offered to local programs as a UNIX socket.
                         repeated, later files override earlier ones (default ${DEFAULT_CONFIG})
   --default-host-id ID  lonHostID to use when the config sets none (the unit passes the
                         short host name)
-  --check               validate the configuration and hosts.tab, print problems, exit
+  --check               validate the configuration, hosts.tab and certificates, print
+                        problems, exit (1 on errors, 78 if gatewayc would not start)
   --version             print the version and exit
   --help                print this help and exit
 
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2), { repeat: ['config'], value: ['default-host-id'], flag: ['check', 'version', 'help'] });
   if ('error' in args) {
     process.stderr.write(`gatewayc: ${args.error}\n${HELP}\n`);
-    process.exit(EX_USAGE);
+    process.exit(EXIT.usage);
   }
   if (args.flags.has('help')) {
     process.stdout.write(`${HELP}\n`);
@@ -45,14 +45,15 @@ async function main(): Promise<void> {
 
   if (args.flags.has('check')) {
     try {
-      const loaded = loadConfiguration(configFiles, defaultHostId);
-      for (const w of loaded.warnings) process.stderr.write(`${formatDiag(w)}\n`);
+      const { loaded, diags, errors } = checkConfiguration(configFiles, defaultHostId);
+      for (const d of diags) process.stderr.write(`${formatDiag({ ...d, message: `${d.severity}: ${d.message}` })}\n`);
+      if (errors > 0) process.exit(EXIT.failed);
       process.stdout.write(`configuration OK: ${loaded.peers.length} peers, host id ${loaded.settings.lonHostID}\n`);
       return;
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       process.stderr.write(`${err.message}\n`);
-      process.exit(EX_CONFIG);
+      process.exit(EXIT.config);
     }
   }
 
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
     if (err instanceof ConfigError) {
       log.fatal(`configuration error: ${err.message}`);
       process.stderr.write(`gatewayc: ${err.message}\n`);
-      process.exit(EX_CONFIG);
+      process.exit(EXIT.config);
     }
     log.fatal(`cannot start: ${(err as Error).message}`);
     process.exit(1);

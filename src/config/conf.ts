@@ -53,7 +53,8 @@ export function logicalLines(text: string): LogicalLine[] {
       pending = '';
       start = i + 1;
     }
-    const trimmed = raw.replace(/\s+$/, '');
+    // trimEnd, not /\s+$/: that regex costs quadratic time on a long run of blanks.
+    const trimmed = raw.trimEnd();
     if (trimmed.endsWith('\\')) {
       pending += trimmed.slice(0, -1);
       return;
@@ -87,20 +88,30 @@ export function unquote(v: string): { value: string } | { error: string } {
   return { error: `missing closing quote: ${v}` };
 }
 
+/**
+ * The first word of a line and the rest, both without surrounding white space (JS's
+ * \s: a value may hold U+2028/U+2029 or a lone CR, which stay inside the rest); undefined
+ * for a blank line. Plain scans, no backtracking regex: config text is parsed on the
+ * event loop, and /^\s*(\S+)\s*(.*?)\s*$/ cost quadratic time on a long run of blanks.
+ */
+export function firstWord(text: string): [string, string] | undefined {
+  const t = text.trim();
+  if (t === '') return undefined;
+  const end = t.search(/\s/);
+  return end < 0 ? [t, ''] : [t.slice(0, end), t.slice(end).trimStart()];
+}
+
 function parseFile(file: string, text: string, stack: string[], src: ConfSource, result: ConfResult): void {
   for (const { text: lineText, line } of logicalLines(text)) {
-    // `s`: a value may hold U+2028/U+2029 (or a lone CR), which `.` would not match,
-    // and the whole line would be ignored without a word.
-    const m = /^\s*(\S+)\s*(.*?)\s*$/s.exec(lineText);
-    if (!m || m[1].startsWith('#')) continue;
-    const directive = m[1].toLowerCase();
-    const rest = m[2];
+    const words = firstWord(lineText);
+    if (!words || words[0].startsWith('#')) continue;
+    const directive = words[0].toLowerCase();
+    const rest = words[1];
     const error = (message: string): ConfigError => new ConfigError({ file, line, message });
     if (directive === 'perlsetvar') {
-      const kv = /^(\S+)(?:\s+(.*))?$/s.exec(rest);
+      const kv = firstWord(rest);
       if (!kv) throw error('PerlSetVar needs a key and a value');
-      const key = kv[1];
-      const raw = kv[2] ?? '';
+      const [key, raw] = kv;
       if (raw === '') throw error(`PerlSetVar ${key} has no value`);
       const u = unquote(raw);
       if ('error' in u) throw error(`PerlSetVar ${key}: ${u.error}`);
@@ -129,13 +140,40 @@ function isMissing(err: unknown): boolean {
 
 const hasWildcard = (s: string): boolean => /[*?]/.test(s);
 
-/** `*` and `?` never match `/`, and, as in Apache (APR_FNM_PERIOD), never a leading dot. */
+/**
+ * `*` and `?` never match `/`, and, as in Apache (APR_FNM_PERIOD), never a leading dot.
+ * Matched by the greedy scan with one backtrack point (the last star), which costs at most
+ * name × pattern steps: a regex of many `[^/]*` backtracks exponentially in the stars.
+ */
 export function wildcardMatcher(pattern: string): (name: string) => boolean {
-  const re = new RegExp(
-    '^' + pattern.split('').map((c) => (c === '*' ? '[^/]*' : c === '?' ? '[^/]' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('') + '$',
-    's',
-  );
-  return (name) => re.test(name) && (!name.startsWith('.') || pattern.startsWith('.'));
+  return (name) => globMatch(pattern, name) && (!name.startsWith('.') || pattern.startsWith('.'));
+}
+
+function globMatch(p: string, s: string): boolean {
+  let pi = 0;
+  let si = 0;
+  let star = -1;
+  let resume = 0;
+  while (si < s.length) {
+    const pc = p[pi];
+    if (pc === '*') {
+      star = pi++;
+      resume = si;
+    } else if (pc !== undefined && (pc === '?' ? s[si] !== '/' : pc === s[si])) {
+      pi++;
+      si++;
+    } else if (star >= 0 && s[resume] !== '/') {
+      // The last star takes one more character; earlier stars never need to (any split
+      // an earlier star could make, the last one can make too), except across a '/',
+      // which no star crosses: then nothing matches.
+      pi = star + 1;
+      si = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p[pi] === '*') pi++;
+  return pi === p.length;
 }
 
 function include(site: IncludeSite, target: string, stack: string[], src: ConfSource, result: ConfResult): void {

@@ -44,7 +44,9 @@ function hasControl(s: string): boolean {
 
 /** The socket path of a peer, as the front end will create it. */
 export function peerSocketPath(sockDir: string, id: string): string {
-  return `${sockDir.replace(/\/+$/, '')}/${id}`;
+  let end = sockDir.length;
+  while (end > 0 && sockDir[end - 1] === '/') end--;
+  return `${sockDir.slice(0, end)}/${id}`;
 }
 
 /** Later LON-CAPA writes a protocol where the 2002 format had the address. */

@@ -24,6 +24,18 @@ export const fsSource: ConfSource = {
   listDir: (d) => fs.readdirSync(d),
 };
 
+/**
+ * The settings of the given config files, judging only the keys named (no hosts.tab, no
+ * lonHostID): how gatewayctl finds the daemon's sockets. A bad value elsewhere must not
+ * keep `gatewayctl reload` from reaching the daemon to be refused there, with the reason.
+ * No files at all gives the built-in defaults. Throws ConfigError.
+ */
+export function readSomeSettings(configFiles: string[], keys: string[]): Settings {
+  const conf = configFiles.length > 0 ? readConf(configFiles, fsSource) : { values: new Map(), warnings: [], files: [] };
+  const values = new Map([...conf.values].filter(([k]) => keys.includes(k)));
+  return buildSettings({ ...conf, values }, { requireHostId: false }).settings;
+}
+
 export function loadAll(configFiles: string[], opts: { requireHostId?: boolean } = {}): Loaded {
   if (configFiles.length === 0) throw new ConfigError({ file: '', message: 'no config file given (use --config FILE)' });
   const conf = readConf(configFiles, fsSource);

@@ -9,6 +9,7 @@ import { ConfigError, Diag } from './diag';
 import { MAX_SOCKET_PATH_BYTES, validPeerId } from './hosts';
 
 export type KeyMode = 'auto' | 'ssl' | 'local' | 'insecure';
+export type TlsPeerName = 'strict' | 'ca-only';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
 export interface Settings {
@@ -28,6 +29,7 @@ export interface Settings {
   maxAnswerBytes: number;
   maxClientsPerPeer: number;
   maxQueuePerPeer: number;
+  maxBufferedBytes: number;
   retryMaxMs: number;
   rescanIntervalMs: number;
   shutdownTimeoutMs: number;
@@ -37,6 +39,7 @@ export interface Settings {
   certFile: string;
   keyFile: string;
   allowInsecure: boolean;
+  tlsPeerName: TlsPeerName;
   localKeyDir: string;
   logLevel: LogLevel;
   /** Group given to sockets the daemon creates itself; undefined = leave as is. */
@@ -60,8 +63,9 @@ export interface KeySpec {
   choices?: readonly string[];
 }
 
-export const KEY_MODES: readonly KeyMode[] = ['auto', 'ssl', 'local', 'insecure'];
-export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+const KEY_MODES: readonly KeyMode[] = ['auto', 'ssl', 'local', 'insecure'];
+const TLS_PEER_NAMES: readonly TlsPeerName[] = ['strict', 'ca-only'];
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
 /** setTimeout silently turns anything above 2^31-1 ms into 1 ms. */
 export const MAX_DURATION_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
@@ -98,6 +102,8 @@ export const KEYS: readonly KeySpec[] = [
     doc: 'Client connections at once on each peer socket.' },
   { key: 'gatewaycMaxQueue', field: 'maxQueuePerPeer', kind: 'count', default: '1024',
     doc: 'Requests waiting for a session, per peer; beyond that new requests are answered con_lost.' },
+  { key: 'gatewaycMaxBufferedBytes', field: 'maxBufferedBytes', kind: 'count', default: '268435456',
+    doc: 'Bytes of requests and answers the daemon holds in memory at most, for all peers and clients together (plus one answer of gatewaycMaxAnswerBytes); when it is used up, clients wait, and a client that reads none of its answers for 10 s is disconnected. Takes effect at restart.' },
   { key: 'gatewaycRetryMax', field: 'retryMaxMs', kind: 'duration', default: '60',
     doc: 'Cap in seconds of the reconnect back-off; also how often a down peer is retried.' },
   { key: 'gatewaycRescanInterval', field: 'rescanIntervalMs', kind: 'duration', default: '60',
@@ -105,7 +111,7 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'gatewaycShutdownTimeout', field: 'shutdownTimeoutMs', kind: 'duration', default: '5',
     doc: 'Seconds a stop may take to close sessions cleanly before they are cut.' },
   { key: 'gatewaycKeyMode', field: 'keyMode', kind: 'enum', default: 'auto', choices: KEY_MODES,
-    doc: 'How session keys are negotiated (PROTOCOL.md): auto, ssl, local or insecure (the 2002 ekey exchange). auto falls back to insecure only if loncAllowInsecure is on.' },
+    doc: 'How session keys are negotiated (PROTOCOL.md): auto, ssl, local or insecure (the 2002 ekey exchange). auto uses ssl when certificates are configured, local for a peer at 127.0.0.1, and insecure only when there are no certificates at all and loncAllowInsecure is on; configured but unusable certificates leave the other peers without a session rather than downgrade them.' },
   { key: 'lonCertificateDirectory', field: 'certDir', kind: 'path', default: '/etc/gatewayc/certs',
     doc: "Directory of the network's certificates." },
   { key: 'lonnetCertificateAuthority', field: 'caFile', kind: 'certFile', default: 'loncapaCA.pem',
@@ -115,7 +121,9 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'lonnetPrivateKey', field: 'keyFile', kind: 'certFile', default: 'lonhostkey.pem',
     doc: "This host's private key: a file name in lonCertificateDirectory, or an absolute path." },
   { key: 'loncAllowInsecure', field: 'allowInsecure', kind: 'bool', default: '1',
-    doc: 'Whether keyMode auto may fall back to the 2002 ekey exchange.' },
+    doc: 'Whether keyMode auto may fall back to the 2002 ekey exchange when no certificates are configured.' },
+  { key: 'gatewaycTlsPeerName', field: 'tlsPeerName', kind: 'enum', default: 'strict', choices: TLS_PEER_NAMES,
+    doc: "Whom a peer's certificate must name in the ssl key mode. strict: its CN or a DNS/IP subject alternative name is the peer's host id or its host name from hosts.tab (any case); otherwise the key exchange fails. ca-only: any certificate signed by the network's CA is accepted, with a warning; then any host holding a network certificate can pose as any peer and read its encrypt: requests." },
   { key: 'gatewaycLocalKeyDir', field: 'localKeyDir', kind: 'path', default: '/run/gatewayc/keys',
     doc: 'Directory for the one-time key files of the local key mode (peers on 127.0.0.1): lond must be able to read and delete them (the package makes it 2770 gatewayc:www-data).' },
   { key: 'gatewaycLogLevel', field: 'logLevel', kind: 'enum', default: 'info', choices: LOG_LEVELS,
@@ -125,6 +133,11 @@ export const KEYS: readonly KeySpec[] = [
 ];
 
 const SPEC = new Map(KEYS.map((k) => [k.key, k]));
+
+/** A key's built-in default, as the documentation shows it. */
+export function defaultOf(key: string): string {
+  return SPEC.get(key)?.default ?? '';
+}
 
 const BOOLEANS = new Map<string, boolean>([
   ['1', true], ['yes', true], ['on', true], ['true', true],
@@ -194,7 +207,8 @@ export function buildSettings(conf: ConfResult, opts: { requireHostId?: boolean 
   };
   const choice = <T extends string>(key: string, choices: readonly T[]): T => {
     const r = raw(key);
-    const v = choices.find((c) => c === r.value.toLowerCase());
+    const lower = r.value.toLowerCase();
+    const v = choices.find((c) => c === lower);
     if (v === undefined) throw bad(key, r, `must be one of ${choices.join(', ')}`);
     return v;
   };
@@ -234,6 +248,7 @@ export function buildSettings(conf: ConfResult, opts: { requireHostId?: boolean 
     maxAnswerBytes: count('gatewaycMaxAnswerBytes'),
     maxClientsPerPeer: count('gatewaycMaxClients'),
     maxQueuePerPeer: count('gatewaycMaxQueue'),
+    maxBufferedBytes: count('gatewaycMaxBufferedBytes'),
     retryMaxMs: duration('gatewaycRetryMax'),
     rescanIntervalMs: duration('gatewaycRescanInterval'),
     shutdownTimeoutMs: duration('gatewaycShutdownTimeout'),
@@ -243,6 +258,7 @@ export function buildSettings(conf: ConfResult, opts: { requireHostId?: boolean 
     certFile: certFile('lonnetCertificate', certDir),
     keyFile: certFile('lonnetPrivateKey', certDir),
     allowInsecure: bool('loncAllowInsecure'),
+    tlsPeerName: choice('gatewaycTlsPeerName', TLS_PEER_NAMES),
     localKeyDir: pathOf('gatewaycLocalKeyDir'),
     logLevel: choice('gatewaycLogLevel', LOG_LEVELS),
     socketGroup: group('gatewaycSocketGroup'),
@@ -260,12 +276,13 @@ function unknownKeyWarnings(conf: ConfResult): Diag[] {
   const warnings: Diag[] = [];
   for (const [key, v] of conf.values) {
     if (SPEC.has(key)) continue;
-    const sameButCase = KEYS.find((k) => k.key.toLowerCase() === key.toLowerCase());
+    // Lengths first: a key may be a megabyte long, and is compared with every known key.
+    const sameButCase = KEYS.find((k) => k.key.length === key.length && k.key.toLowerCase() === key.toLowerCase());
     if (sameButCase) {
       warnings.push({ file: v.file, line: v.line, severity: 'warning', message: `unknown key ${key} (did you mean ${sameButCase.key}? keys are case-sensitive)` });
       continue;
     }
-    if (!key.toLowerCase().startsWith('gatewayc')) continue;
+    if (key.slice(0, 8).toLowerCase() !== 'gatewayc') continue;
     const near = nearestKey(key);
     const hint = near === undefined ? '' : ` (did you mean ${near}?)`;
     warnings.push({ file: v.file, line: v.line, severity: 'warning', message: `unknown key ${key}${hint}` });
@@ -276,15 +293,23 @@ function unknownKeyWarnings(conf: ConfResult): Diag[] {
 function nearestKey(key: string): string | undefined {
   let best: string | undefined;
   let bestDist = Infinity;
+  // The distance is at least the difference in length: a key too long or too short to
+  // be a near miss is not compared (a megabyte-long key would cost seconds otherwise).
+  const within = nearMissDistance(key);
   for (const k of KEYS) {
+    if (Math.abs(k.key.length - key.length) > within) continue;
     const d = editDistance(key.toLowerCase(), k.key.toLowerCase());
     if (d < bestDist) {
       best = k.key;
       bestDist = d;
     }
   }
-  // A near miss is a typo or two; anything further is a different key, not a misspelling.
-  return bestDist <= Math.max(2, Math.floor(key.length / 8)) ? best : undefined;
+  return bestDist <= within ? best : undefined;
+}
+
+/** A near miss is a typo or two; anything further is a different key, not a misspelling. */
+function nearMissDistance(key: string): number {
+  return Math.max(2, Math.floor(key.length / 8));
 }
 
 export function editDistance(a: string, b: string): number {

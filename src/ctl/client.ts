@@ -5,17 +5,10 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { SERVICE_GROUP } from './help';
+import { SERVICE_GROUP } from '../config/defaults';
+import { EXIT } from '../exit-codes';
 
-export const EXIT = {
-  ok: 0,
-  failed: 1,
-  conLost: 2,
-  unreachable: 3,
-  denied: 4,
-  usage: 64,
-  config: 78,
-} as const;
+export { EXIT };
 
 export class CtlError extends Error {
   constructor(
@@ -28,10 +21,10 @@ export class CtlError extends Error {
 }
 
 /** How long a control request may take before the daemon counts as hung. */
-export const CONTROL_TIMEOUT_MS = 30_000;
+const CONTROL_TIMEOUT_MS = 30_000;
 
 /** The group owning a path, by name when /etc/group knows it. */
-export function groupOf(file: string, groupFile = '/etc/group'): string | undefined {
+function groupOf(file: string, groupFile = '/etc/group'): string | undefined {
   let gid: number;
   try {
     gid = fs.statSync(file).gid;

@@ -7,10 +7,12 @@ import * as path from 'node:path';
 import { ConfigError, Diag, formatDiag } from '../config/diag';
 import { validPeerId } from '../config/hosts';
 import { controlRequest, CtlError, EXIT, expectOk } from './client';
-import { DaemonStatus, DelayedFile, formatDelayed, formatReload, formatRetry, formatStatus, COLOUR, NO_COLOUR, ReloadAnswer, wantColour } from './format';
-import { DEFAULT_CONFIG } from './help';
+import type { DaemonStatus, DelayedFile, ReloadResult } from '../control/protocol';
+import { formatDelayed, formatReload, formatRetry, formatStatus, COLOUR, NO_COLOUR, wantColour } from './format';
+import { DEFAULT_CONFIG } from '../config/defaults';
 import { controlSocketPath, peerSocketDir } from './locate';
 import { requestLines, sendRequests } from './send';
+import { terminalJson, visible } from '../util/visible';
 
 export interface Io {
   stdout: { write(data: string | Uint8Array): unknown; isTTY?: boolean };
@@ -57,7 +59,7 @@ export async function status(io: Io, where: Where, peers: string[], json: boolea
   if (err) throw err;
   if (json) {
     const shown = peers.length > 0 ? { ...st, peers: daemonStatus.peers.filter((p) => peers.includes(p.id)) } : st;
-    io.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+    io.stdout.write(`${terminalJson(shown, 2)}\n`);
     return EXIT.ok;
   }
   const tty = io.stdout.isTTY === true;
@@ -84,10 +86,12 @@ export async function send(io: Io, where: Where, peer: string, request: string):
     })();
   }
   const socketPath = path.join(peerSocketDir(where), peer);
-  const result = await sendRequests(socketPath, peer, requests, (answer) => io.stdout.write(Buffer.concat([answer, Buffer.from('\n')])));
+  // Scripts get the answer's bytes; a person at a terminal sees them, as ls shows names.
+  const show = io.stdout.isTTY === true ? (answer: Buffer) => io.stdout.write(`${visible(answer.toString('utf8'))}\n`) : (answer: Buffer) => io.stdout.write(Buffer.concat([answer, Buffer.from('\n')]));
+  const result = await sendRequests(socketPath, peer, requests, show);
   if (result.conLost > 0) {
     const of = result.sent > 1 ? `${result.conLost} of ${result.answered} answers were` : 'the answer was';
-    io.stderr.write(`gatewayctl: ${of} con_lost: ${peer} is not reachable now (gatewayctl status ${peer})\n`);
+    io.stderr.write(`gatewayctl: ${of} con_lost: ${visible(peer)} is not reachable now (gatewayctl status ${visible(peer)})\n`);
     return EXIT.conLost;
   }
   return EXIT.ok;
@@ -100,7 +104,7 @@ export async function retry(io: Io, where: Where, peers: string[]): Promise<numb
 }
 
 export async function reload(io: Io, where: Where): Promise<number> {
-  const reply = (await controlRequest(controlSocketPath(where), { op: 'reload' }, RELOAD_TIMEOUT_MS)) as unknown as ReloadAnswer;
+  const reply = (await controlRequest(controlSocketPath(where), { op: 'reload' }, RELOAD_TIMEOUT_MS)) as unknown as ReloadResult;
   if (reply.ok !== true) {
     throw new CtlError(`reload refused, the running configuration stays: ${reply.error ?? 'no reason given'}`, EXIT.failed);
   }
@@ -113,9 +117,14 @@ export async function delayed(io: Io, where: Where, peer: string | undefined, js
   const reply = expectOk(await controlRequest(controlSocketPath(where), peer === undefined ? { op: 'delayed' } : { op: 'delayed', peer }));
   const files = (Array.isArray(reply.files) ? reply.files : []) as DelayedFile[];
   const dir = String(reply.dir);
-  if (json) io.stdout.write(`${JSON.stringify({ dir, files }, null, 2)}\n`);
+  if (json) io.stdout.write(`${terminalJson({ dir, files }, 2)}\n`);
   else io.stdout.write(formatDelayed(files, dir, io.now(), peer));
   return EXIT.ok;
+}
+
+/** Lines for the terminal: file names and values from config files are made visible. */
+function lines(out: string[]): string {
+  return out.map((l) => `${visible(l)}\n`).join('');
 }
 
 /** `file:line: warning: message`, the form compilers use, which editors can jump to. */
@@ -124,37 +133,18 @@ export function diagLine(d: Diag): string {
 }
 
 export async function check(io: Io, files: string[] | undefined, defaultHostId: string | undefined, quiet: boolean): Promise<number> {
-  // Loaded here only: it brings the whole daemon, which the other commands do not need.
-  const { loadConfiguration } = await import('../daemon');
-  const list = files ?? [DEFAULT_CONFIG];
+  // Loaded here only: the certificate checks bring node-forge, which the other commands do not need.
+  const { checkConfiguration } = await import('../daemon/configuration');
   const out: string[] = [];
   try {
-    const loaded = loadConfiguration(list, defaultHostId ?? io.hostname());
-    // The certificates, where ssl may be used: a broken one is an error when ssl is asked
-    // for explicitly, a warning under auto (which then falls back).
-    const s = loaded.settings;
-    const pkiProblems: Diag[] = [];
-    if (s.keyMode === 'ssl' || s.keyMode === 'auto') {
-      const { checkPki } = await import('../pki/check');
-      const pki = checkPki({ ca: s.caFile, cert: s.certFile, key: s.keyFile }, new Date(io.now()), { hostId: s.lonHostID });
-      if (pki.configured || s.keyMode === 'ssl') {
-        for (const p of pki.problems) {
-          pkiProblems.push({ file: p.file, severity: p.severity === 'error' && s.keyMode === 'ssl' ? 'error' : 'warning', message: p.message });
-        }
-      }
-    }
-    const pkiErrors = pkiProblems.filter((d) => d.severity === 'error');
-    if (pkiErrors.length > 0) {
-      for (const d of pkiProblems) out.push(diagLine(d));
-      if (!quiet) out.push('configuration refused: gatewaycKeyMode ssl needs usable certificates');
-      io.stdout.write(`${out.join('\n')}\n`);
-      return EXIT.failed;
-    }
-    loaded.warnings.push(...pkiProblems);
-    if (!quiet) {
-      for (const w of loaded.warnings) out.push(diagLine(w));
+    const result = checkConfiguration(files ?? [DEFAULT_CONFIG], defaultHostId ?? io.hostname(), new Date(io.now()));
+    const { loaded, diags, errors } = result;
+    for (const d of diags) if (!quiet || d.severity === 'error') out.push(diagLine(d));
+    if (errors > 0) {
+      if (!quiet) out.push('configuration refused: fix the errors above');
+    } else if (!quiet) {
       const n = loaded.peers.length;
-      const w = loaded.warnings.length;
+      const w = diags.length;
       const warnings = w > 0 ? `, ${w} warning${w === 1 ? '' : 's'}` : '';
       out.push(
         n === 0
@@ -162,13 +152,13 @@ export async function check(io: Io, files: string[] | undefined, defaultHostId: 
           : `configuration OK: ${n} peer${n === 1 ? '' : 's'} in ${loaded.hostsFile}, host id ${loaded.settings.lonHostID}${warnings}`,
       );
     }
-    io.stdout.write(out.length ? `${out.join('\n')}\n` : '');
-    return EXIT.ok;
+    io.stdout.write(lines(out));
+    return errors > 0 ? EXIT.failed : EXIT.ok;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     out.push(diagLine(err.diag));
     if (!quiet) out.push('configuration refused: gatewayc would not start or reload with it');
-    io.stdout.write(`${out.join('\n')}\n`);
+    io.stdout.write(lines(out));
     return EXIT.failed;
   }
 }

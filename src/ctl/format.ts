@@ -1,57 +1,12 @@
 /**
  * Pure formatting of the daemon's answers for a person: times in words, the status
  * table, the delayed list, the reload summary. No I/O here; `now` and colour are passed
- * in so that tests can pin them.
+ * in so that tests can pin them. Every string in an answer may come from a peer, a spool
+ * file name or a config file: each goes through `visible` before it is laid out, so no
+ * escape sequence reaches the terminal and no row can be split or added.
  */
-import type { ReloadResult } from '../front/control';
-
-export interface PeerStatus {
-  id: string;
-  address: string;
-  port: number;
-  state: string;
-  keyMode: string;
-  sessions: { open: number; busy: number; opening: number; max: number };
-  queued: number;
-  failures: number;
-  maxAttempts: number;
-  nextAttemptAt: number | null;
-  lastError: string | null;
-  lastErrorAt: number | null;
-  upSince: number | null;
-  handshakeMs: number | null;
-  p50Ms: number | null;
-  p99Ms: number | null;
-  delayed: number;
-  delivered: number;
-  requests: number;
-  conLost: number;
-  clients: number;
-  socket: string | null;
-  socketFromSystemd: boolean;
-}
-
-export interface DaemonStatus {
-  version: string;
-  pid: number;
-  hostId: string;
-  startedAt: number;
-  uptimeSec: number;
-  configFiles: string[];
-  hostsFile: string;
-  delayedDir: string;
-  peers: PeerStatus[];
-}
-
-export interface DelayedFile {
-  name: string;
-  peer: string;
-  size: number | null;
-  mtime: number | null;
-}
-
-/** The control socket's reload reply (one definition, shared with the daemon). */
-export type ReloadAnswer = ReloadResult;
+import type { DaemonStatus, DelayedFile, PeerStatus, ReloadResult } from '../control/protocol';
+import { visible, visibleStrings } from '../util/visible';
 
 // ---- colour ----
 
@@ -203,8 +158,9 @@ export interface StatusView {
 }
 
 /** The header and table of `gatewayctl status`. */
-export function formatStatus(st: DaemonStatus, view: StatusView): string {
+export function formatStatus(raw: DaemonStatus, view: StatusView): string {
   const { now, paint } = view;
+  const st = visibleStrings(raw);
   const out: string[] = [
     `${paint.bold(`gatewayc ${st.version}`)} (pid ${st.pid}), up ${uptime(st.uptimeSec)}, host id ${st.hostId}`,
     `config: ${st.configFiles.join(', ')}`,
@@ -214,26 +170,42 @@ export function formatStatus(st: DaemonStatus, view: StatusView): string {
     return `${out.join('\n')}\n`;
   }
   out.push(`peers:  ${st.peers.length} in ${st.hostsFile}: ${countStates(st.peers)}`, '');
-  const byId = new Map(st.peers.map((p) => [p.id, p]));
+  // Looked up by the ids as the daemon sent them, shown as made visible.
+  const byId = new Map(raw.peers.map((p, i) => [p.id, st.peers[i] as PeerStatus]));
   const shown = view.only ? view.only.map((i) => byId.get(i)).filter((p): p is PeerStatus => p !== undefined) : st.peers;
   // Never cut to the terminal's width: the last error is what an administrator looks for.
   out.push(...table([STATUS_COLUMNS, ...shown.map((p) => peerRow(p, now, paint))]));
   return `${out.join('\n')}\n`;
 }
 
-export function formatDelayed(files: DelayedFile[], dir: string, now: number, peer?: string): string {
-  if (files.length === 0) return `No delayed messages waiting${peer ? ` for ${peer}` : ''} in ${dir}.\n`;
-  const rows = files.map((f) => [f.name, f.peer, f.mtime === null ? '?' : span(now - f.mtime), bytes(f.size)]);
-  const total = files.reduce((n, f) => n + (f.size ?? 0), 0);
-  return `${[...table([['NAME', 'PEER', 'AGE', 'SIZE'], ...rows]), '', `${files.length} message${files.length === 1 ? '' : 's'} waiting (${bytes(total)}) in ${dir}`].join('\n')}\n`;
+export function formatDelayed(rawFiles: DelayedFile[], rawDir: string, now: number, rawPeer?: string): string {
+  const files = visibleStrings(rawFiles);
+  const dir = visible(rawDir);
+  const peer = rawPeer === undefined ? undefined : visible(rawPeer);
+  // A daemon from before set-aside entries existed sends no `rejected`: all are waiting.
+  const waiting = files.filter((f) => !f.rejected);
+  const setAside = files.filter((f) => f.rejected);
+  const out: string[] = [];
+  if (waiting.length === 0) {
+    out.push(`No delayed messages waiting${peer ? ` for ${peer}` : ''} in ${dir}.`);
+  } else {
+    const rows = waiting.map((f) => [f.name, f.peer, f.mtime === null ? '?' : span(now - f.mtime), bytes(f.size)]);
+    const total = waiting.reduce((n, f) => n + (f.size ?? 0), 0);
+    out.push(...table([['NAME', 'PEER', 'AGE', 'SIZE'], ...rows]), '', `${waiting.length} message${waiting.length === 1 ? '' : 's'} waiting (${bytes(total)}) in ${dir}`);
+  }
+  if (setAside.length > 0) {
+    const rows = setAside.map((f) => [f.name, f.peer || '-', f.mtime === null ? '?' : span(now - f.mtime), bytes(f.size), f.rejected ?? '']);
+    out.push('', `${setAside.length} entr${setAside.length === 1 ? 'y' : 'ies'} set aside, never delivered (look at them, then remove them):`, ...table([['NAME', 'PEER', 'AGE', 'SIZE', 'WHY'], ...rows]));
+  }
+  return `${out.join('\n')}\n`;
 }
 
 function list(ids: string[]): string {
-  return ids.length === 0 ? 'none' : ids.join(', ');
+  return ids.length === 0 ? 'none' : ids.map(visible).join(', ');
 }
 
 /** The one line `gatewayctl reload` prints on success (it is the unit's ExecReload). */
-export function formatReload(r: ReloadAnswer): string {
+export function formatReload(r: ReloadResult): string {
   const changes: string[] = [];
   if (r.added.length) changes.push(`added ${list(r.added)}`);
   if (r.removed.length) changes.push(`removed ${list(r.removed)}`);

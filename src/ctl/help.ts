@@ -4,11 +4,11 @@
  * cannot drift apart. Text may mark literal words with `backticks` (bold in the manual,
  * plain on the terminal).
  */
+import { DEFAULT_CONFIG, SERVICE_GROUP } from '../config/defaults';
+import { defaultOf } from '../config/settings';
 import { STATUS_SCHEMA, DELAYED_SCHEMA, FieldDoc } from './schema';
 
-export const DEFAULT_CONFIG = '/etc/gatewayc/gatewayc.conf';
-export const DEFAULT_CONTROL_SOCKET = '/run/gatewayc/control';
-export const SERVICE_GROUP = 'gatewayc';
+const DEFAULT_CONTROL_SOCKET = defaultOf('gatewaycControlSocket');
 
 export interface OptionDoc {
   name: string;
@@ -132,7 +132,7 @@ export const COMMANDS: CommandDoc[] = [
     summary: 'list the delayed messages waiting to be delivered',
     options: [...TALKS, 'json'],
     body: [
-      'Lists the delayed messages waiting in the spool (gatewaycDelayedDir), for every peer or only for PEER: file name, peer, age and size. Their content is never shown (it may hold credentials). A message is removed once its peer has answered it.',
+      'Lists the delayed messages waiting in the spool (gatewaycDelayedDir), for every peer or only for PEER: file name, peer, age and size. Their content is never shown (it may hold credentials). A message is removed once its peer has answered it. Entries that are not messages (links, FIFOs, directories, files with other hard links, unreadable or too long ones) are listed apart with the reason: they were moved to rejected/ in the spool and are never delivered; look at them, then remove them.',
     ],
     schema: { title: 'JSON output of delayed', fields: DELAYED_SCHEMA },
   },
@@ -221,11 +221,11 @@ function blockText(b: Block): string[] {
   return definitionList(b.items, '  ', Math.min(18, Math.max(...b.items.map(([t]) => plain(t).length))));
 }
 
-export function optionLabel(o: OptionDoc): string {
+function optionLabel(o: OptionDoc): string {
   return o.arg ? `--${o.name} ${o.arg}` : `--${o.name}`;
 }
 
-export function schemaLines(fields: FieldDoc[], depth = 0): [string, string][] {
+function schemaLines(fields: FieldDoc[], depth = 0): [string, string][] {
   const out: [string, string][] = [];
   for (const f of fields) {
     out.push([`${'  '.repeat(depth)}${f.name}`, `(${f.type}${f.nullable ? ' or null' : ''}) ${f.doc}`]);

@@ -4,6 +4,7 @@
  * never reaches the administrator.
  */
 import { parseArgs } from '../cli/args';
+import { visible } from '../util/visible';
 import { VERSION } from '../version';
 import { CtlError, EXIT } from './client';
 import * as cmd from './commands';
@@ -104,11 +105,12 @@ export async function runCli(argv: string[], io: cmd.Io): Promise<number> {
   try {
     return await run(argv, io);
   } catch (err) {
+    // Messages carry the daemon's words and config text: one escaped line each.
     if (err instanceof CtlError) {
-      io.stderr.write(`gatewayctl: ${err.message}\n`);
+      io.stderr.write(`gatewayctl: ${visible(err.message)}\n`);
       return err.exitCode;
     }
-    io.stderr.write(`gatewayctl: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.stderr.write(`gatewayctl: unexpected error: ${visible(err instanceof Error ? err.message : String(err))}\n`);
     return EXIT.failed;
   }
 }

@@ -6,7 +6,7 @@ import { Block, COMMANDS, CommandDoc, DESCRIPTION, ENVIRONMENT, EXIT_STATUS, FIL
 import { FieldDoc } from './schema';
 
 /** The date in the page's header: move it on when the content changes. */
-export const MAN_DATE = '2026-11-27';
+const MAN_DATE = '2026-11-27';
 
 /** Escapes text for roff: backslashes, and a dot or quote at the start of a line. */
 export function roffText(s: string): string {

@@ -5,6 +5,9 @@
  * documented here fails them).
  */
 
+import type { DaemonStatus, DelayedFile, DelayedReply, PeerStatus, SessionCounts } from '../control/protocol';
+import type { PeerState } from '../peer/peer';
+
 export type FieldType = 'string' | 'integer' | 'number' | 'boolean' | 'object' | 'string[]' | 'object[]';
 
 export interface FieldDoc {
@@ -20,69 +23,81 @@ export interface FieldDoc {
   fields?: FieldDoc[];
 }
 
-export const PEER_STATES = ['connecting', 'up', 'down', 'stopped'] as const;
+const PEER_STATES = ['connecting', 'up', 'down', 'stopped'] as const satisfies readonly PeerState[];
 
-export const PEER_SCHEMA: FieldDoc[] = [
-  { name: 'id', type: 'string', doc: 'peer id, from hosts.tab' },
-  { name: 'address', type: 'string', doc: 'address or host name connected to' },
-  { name: 'port', type: 'integer', doc: "lond's TCP port" },
-  { name: 'state', type: 'string', values: PEER_STATES, doc: 'one of connecting, up, down, stopped' },
-  {
-    name: 'keyMode', type: 'string', values: ['ssl', 'local', 'insecure', 'none'],
+/** One documentation entry per field of T, no more, no fewer: the compiler keeps them in step. */
+type Docs<T> = { [K in keyof T]-?: Omit<FieldDoc, 'name'> };
+
+function fields<T>(docs: Docs<T>): FieldDoc[] {
+  return Object.entries(docs as Record<string, Omit<FieldDoc, 'name'>>).map(([name, d]) => ({ name, ...d }));
+}
+
+const PEER_SCHEMA: FieldDoc[] = fields<PeerStatus>({
+  id: { type: 'string', doc: 'peer id, from hosts.tab' },
+  address: { type: 'string', doc: 'address or host name connected to' },
+  port: { type: 'integer', doc: "lond's TCP port" },
+  state: { type: 'string', values: PEER_STATES, doc: 'one of connecting, up, down, stopped' },
+  keyMode: { type: 'string', values: ['ssl', 'local', 'insecure', 'none'],
     doc: 'how session keys are agreed with this peer: ssl, local, insecure (the 2002 ekey exchange), or none (no usable way: see lastError)',
   },
-  {
-    name: 'sessions', type: 'object', doc: 'TCP sessions',
-    fields: [
-      { name: 'open', type: 'integer', doc: 'sessions with a finished handshake (busy ones included)' },
-      { name: 'busy', type: 'integer', doc: 'sessions carrying a request' },
-      { name: 'opening', type: 'integer', doc: 'sessions connecting or in the handshake' },
-      { name: 'max', type: 'integer', doc: 'gatewaycMaxSessions' },
-    ],
+  sessions: { type: 'object', doc: 'TCP sessions',
+    fields: fields<SessionCounts>({
+      open: { type: 'integer', doc: 'sessions with a finished handshake (busy ones included)' },
+      busy: { type: 'integer', doc: 'sessions carrying a request' },
+      opening: { type: 'integer', doc: 'sessions connecting or in the handshake' },
+      max: { type: 'integer', doc: 'gatewaycMaxSessions' },
+    }),
   },
-  { name: 'queued', type: 'integer', doc: 'requests waiting for a session' },
-  { name: 'failures', type: 'integer', doc: 'consecutive failed attempts' },
-  { name: 'maxAttempts', type: 'integer', doc: 'gatewaycMaxAttempts: failures after which the peer is down' },
-  { name: 'nextAttemptAt', type: 'integer', nullable: true, doc: 'time of the next connection attempt' },
-  { name: 'lastError', type: 'string', nullable: true, doc: 'the most recent failure, in words' },
-  { name: 'lastErrorAt', type: 'integer', nullable: true, doc: 'when it happened' },
-  { name: 'upSince', type: 'integer', nullable: true, doc: 'when the peer last came up (null unless up)' },
-  { name: 'handshakeMs', type: 'number', nullable: true, doc: 'round-trip time of the last handshake' },
-  { name: 'p50Ms', type: 'number', nullable: true, doc: 'median round-trip time of recent requests' },
-  { name: 'p99Ms', type: 'number', nullable: true, doc: '99th percentile of the same' },
-  { name: 'delayed', type: 'integer', doc: 'delayed messages waiting for this peer' },
-  { name: 'delivered', type: 'integer', doc: 'delayed messages delivered since start' },
-  { name: 'requests', type: 'integer', doc: 'requests carried since start' },
-  { name: 'conLost', type: 'integer', doc: 'con_lost answers given since start' },
-  { name: 'clients', type: 'integer', doc: 'client connections open on the peer socket' },
-  { name: 'socket', type: 'string', nullable: true, doc: 'path of the peer socket (null if it could not be opened)' },
-  { name: 'socketFromSystemd', type: 'boolean', doc: 'whether systemd passed the socket in' },
-];
+  queued: { type: 'integer', doc: 'requests waiting for a session' },
+  failures: { type: 'integer', doc: 'consecutive failed attempts' },
+  maxAttempts: { type: 'integer', doc: 'gatewaycMaxAttempts: failures after which the peer is down' },
+  nextAttemptAt: { type: 'integer', nullable: true, doc: 'time of the next connection attempt' },
+  lastError: { type: 'string', nullable: true, doc: 'the most recent failure, in words' },
+  lastErrorAt: { type: 'integer', nullable: true, doc: 'when it happened' },
+  upSince: { type: 'integer', nullable: true, doc: 'when the peer last came up (null unless up)' },
+  handshakeMs: { type: 'number', nullable: true, doc: 'round-trip time of the last handshake' },
+  p50Ms: { type: 'number', nullable: true, doc: 'median round-trip time of recent requests' },
+  p99Ms: { type: 'number', nullable: true, doc: '99th percentile of the same' },
+  delayed: { type: 'integer', doc: 'delayed messages waiting for this peer' },
+  delivered: { type: 'integer', doc: 'delayed messages delivered since start' },
+  requests: { type: 'integer', doc: 'requests carried since start' },
+  conLost: { type: 'integer', doc: 'con_lost answers given since start' },
+  clients: { type: 'integer', doc: 'client connections open on the peer socket' },
+  socket: { type: 'string', nullable: true, doc: 'path of the peer socket (null if it could not be opened)' },
+  socketFromSystemd: { type: 'boolean', doc: 'whether systemd passed the socket in' },
+});
 
-export const STATUS_SCHEMA: FieldDoc[] = [
-  { name: 'version', type: 'string', doc: 'version of the daemon' },
-  { name: 'pid', type: 'integer', doc: 'its process id' },
-  { name: 'hostId', type: 'string', doc: 'this server\'s lonHostID' },
-  { name: 'startedAt', type: 'integer', doc: 'when the daemon started' },
-  { name: 'uptimeSec', type: 'integer', doc: 'seconds since then' },
-  { name: 'configFiles', type: 'string[]', doc: 'config files read, includes too, in order' },
-  { name: 'hostsFile', type: 'string', doc: 'path of hosts.tab' },
-  { name: 'delayedDir', type: 'string', doc: 'the spool of delayed messages' },
-  { name: 'peers', type: 'object[]', doc: 'one object per peer (only the named ones when PEER is given):', fields: PEER_SCHEMA },
-];
-
-export const DELAYED_SCHEMA: FieldDoc[] = [
-  { name: 'dir', type: 'string', doc: 'the spool directory' },
-  {
-    name: 'files', type: 'object[]', doc: 'one object per waiting message, oldest first per peer:',
-    fields: [
-      { name: 'name', type: 'string', doc: 'file name in the spool' },
-      { name: 'peer', type: 'string', doc: 'peer id it is for' },
-      { name: 'size', type: 'integer', nullable: true, doc: 'bytes (null if the file went away meanwhile)' },
-      { name: 'mtime', type: 'number', nullable: true, doc: 'time it was last written' },
-    ],
+export const STATUS_SCHEMA: FieldDoc[] = fields<DaemonStatus>({
+  version: { type: 'string', doc: 'version of the daemon' },
+  pid: { type: 'integer', doc: 'its process id' },
+  hostId: { type: 'string', doc: 'this server\'s lonHostID' },
+  startedAt: { type: 'integer', doc: 'when the daemon started' },
+  uptimeSec: { type: 'integer', doc: 'seconds since then' },
+  configFiles: { type: 'string[]', doc: 'config files read, includes too, in order' },
+  hostsFile: { type: 'string', doc: 'path of hosts.tab' },
+  delayedDir: { type: 'string', doc: 'the spool of delayed messages' },
+  buffered: {
+    type: 'object', doc: 'request and answer bytes held in memory',
+    fields: fields<DaemonStatus['buffered']>({
+      bytes: { type: 'integer', doc: 'held now' },
+      limit: { type: 'integer', doc: 'gatewaycMaxBufferedBytes' },
+    }),
   },
-];
+  peers: { type: 'object[]', doc: 'one object per peer (only the named ones when PEER is given):', fields: PEER_SCHEMA },
+});
+
+export const DELAYED_SCHEMA: FieldDoc[] = fields<DelayedReply>({
+  dir: { type: 'string', doc: 'the spool directory' },
+  files: { type: 'object[]', doc: 'one object per waiting message, oldest first per peer:',
+    fields: fields<DelayedFile>({
+      name: { type: 'string', doc: 'file name in the spool' },
+      peer: { type: 'string', doc: 'peer id it is for' },
+      size: { type: 'integer', nullable: true, doc: 'bytes (null if the file went away meanwhile)' },
+      mtime: { type: 'number', nullable: true, doc: 'time it was last written' },
+      rejected: { type: 'string', nullable: true, doc: 'why the entry is set aside and will not be delivered (not a regular file, a link, too large, unreadable...); null for a waiting message' },
+    }),
+  },
+});
 
 function typeOk(t: FieldType, v: unknown): boolean {
   switch (t) {

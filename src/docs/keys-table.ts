@@ -1,10 +1,10 @@
 import { KEYS } from '../config/settings';
 
-export const KEYS_START = '<!-- keys:start (generated from src/config/settings.ts by scripts/gen-docs) -->';
-export const KEYS_END = '<!-- keys:end -->';
+const KEYS_START = '<!-- keys:start (generated from src/config/settings.ts by scripts/gen-docs) -->';
+const KEYS_END = '<!-- keys:end -->';
 
 /** The configuration reference as a Markdown table, from the one table of keys the parser uses. */
-export function keysMarkdown(): string {
+function keysMarkdown(): string {
   const rows = KEYS.map((k) => `| \`${k.key}\` | ${k.default === undefined ? '(unset)' : `\`${k.default}\``} | ${k.doc.replace(/\|/g, '\\|')} |`);
   return ['| key | default | meaning |', '|---|---|---|', ...rows].join('\n');
 }

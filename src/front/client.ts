@@ -1,17 +1,34 @@
 import type * as net from 'node:net';
+import type { Answer, RequestHandle, RequestOptions } from '../peer/request';
+import { classifyClientLine } from '../protocol/client-line';
 import { LineReader } from '../protocol/framing';
 import { writeLine } from '../protocol/write-line';
-import type { Answer } from '../peer/session';
+import type { ByteBudget, BudgetHolder, BudgetWaiter } from '../util/budget';
+import { Deque } from '../util/deque';
+import type { Clock } from '../util/clock';
 
 /** What a client connection needs from its peer. */
 export interface RequestSink {
-  request(line: Buffer, cb: (answer: Answer) => void): { cancelled: boolean };
+  request(line: Buffer, opts: RequestOptions): RequestHandle;
   closeSessions(): void;
+}
+
+/** What a client connection tells its listener (which logs it, throttled). */
+export interface ClientEvents {
+  oversize(): void;
+  sessionWord(word: string): void;
+  evicted(reason: string): void;
+}
+
+export interface ClientOptions {
+  maxRequestBytes: number;
+  budget: ByteBudget;
+  clock: Clock;
 }
 
 const CON_LOST = Buffer.from('con_lost\n');
 const OK = Buffer.from('ok\n');
-const CLOSE_CONNECTION_EXIT = Buffer.from('close_connection_exit');
+const REFUSED = Buffer.from('refused\n');
 
 /** Lines read ahead of the one in flight before the client socket is paused. */
 const READ_AHEAD = 64;
@@ -20,133 +37,254 @@ const READ_AHEAD = 64;
  * one client park 64 × gatewaycMaxRequestBytes (256 MiB by default) in the daemon.
  */
 const READ_AHEAD_BYTES = 1024 * 1024;
-/** Answer bytes waiting for a slow reader before we stop sending it more work. */
-const WRITE_HIGH_WATER = 4 * 1024 * 1024;
+/**
+ * Answer bytes a client has not read before its next request waits: a client that never
+ * reads holds at most this plus one answer, however many requests it pipelines.
+ */
+const UNSENT_HIGH_WATER = 1024 * 1024;
 
-type Item = Buffer | { preset: Buffer };
+type Item = { line: Buffer } | { preset: Buffer };
 
-const itemBytes = (item: Item): number => (Buffer.isBuffer(item) ? item.length : item.preset.length);
+const itemBytes = (item: Item): number => ('line' in item ? item.line.length : item.preset.length);
 
 /**
  * One local client. Its requests are carried one at a time, in its order, so answers come
  * back in its order and a client's writes keep their order on the peer (a `put` then a
  * `get` behave as sent). Different clients run side by side on the peer's sessions.
+ *
+ * Every byte it makes the daemon hold — request lines read ahead, the one in flight,
+ * answers it has not read — is charged to the daemon-wide budget, and it stops reading
+ * and dispatching while its own share or the budget is full.
  */
-export class ClientConnection {
-  private pending: Item[] = [];
-  private head = 0;
+export class ClientConnection implements BudgetWaiter, BudgetHolder {
+  private readonly pending = new Deque<Item>();
   private pendingBytes = 0;
-  private inFlight: { cancelled: boolean } | undefined;
+  private inFlight: { handle: RequestHandle; bytes: number } | undefined;
+  private unsent = 0;
+  private stalledAt: number | undefined;
   private closed = false;
   private paused = false;
+  /** The daemon stops: answer what was asked, then end; see drain(). */
+  private draining: { graceOver: boolean } | undefined;
+  private readonly closedSignal: Promise<void>;
+  private resolveClosed!: () => void;
+  /** Requests answered on this connection (drain: a client that was served may go). */
+  private answeredCount = 0;
+  private waitingForRoom = false;
   private readonly reader: LineReader;
 
   constructor(
     private readonly sock: net.Socket,
     private readonly sink: RequestSink,
-    maxRequestBytes: number,
-    private readonly onOversize: () => void,
+    private readonly opts: ClientOptions,
+    private readonly events: ClientEvents,
   ) {
+    const max = opts.maxRequestBytes;
     this.reader = new LineReader({
-      maxLineBytes: maxRequestBytes,
-      onLine: (line) => this.enqueue(line),
+      maxLineBytes: max,
+      onLine: (line) => this.enqueue({ line }),
       onOverflow: () => {
-        this.onOversize();
-        this.enqueue({ preset: Buffer.from(`error: request longer than gatewaycMaxRequestBytes (${maxRequestBytes} bytes)\n`) });
+        this.events.oversize();
+        this.enqueue({ preset: Buffer.from(`error: request longer than gatewaycMaxRequestBytes (${max} bytes)\n`) });
       },
     });
-    sock.on('data', (chunk: Buffer) => this.reader.push(chunk));
-    sock.on('drain', () => this.maybeResume());
+    this.closedSignal = new Promise((r) => (this.resolveClosed = r));
+    opts.budget.addHolder(this);
+    sock.on('data', (chunk: Buffer) => this.onData(chunk));
     sock.on('error', () => this.close());
     sock.on('close', () => this.close());
     // A client that half-closes after its last request still gets its answers.
-    sock.on('end', () => {
-      if (this.pendingCount() === 0 && !this.inFlight) sock.end();
-    });
+    sock.on('end', () => this.maybeEnd());
   }
 
-  private pendingCount(): number {
-    return this.pending.length - this.head;
+  /** The client left, or the daemon drops it: what was not sent to the peer is dropped. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const budget = this.opts.budget;
+    // The request in flight is cancelled if still queued at the peer (it is never sent),
+    // or its answer is discarded.
+    if (this.inFlight) {
+      this.inFlight.handle.cancel();
+      budget.charge(-this.inFlight.bytes);
+      this.inFlight = undefined;
+    }
+    budget.charge(-(this.pendingBytes + this.reader.pendingBytes + this.unsent));
+    this.pendingBytes = 0;
+    this.unsent = 0;
+    this.pending.drain(() => undefined);
+    this.reader.reset();
+    budget.cancelWait(this);
+    budget.removeHolder(this);
+    this.sock.destroy();
+    this.resolveClosed();
+  }
+
+  /**
+   * The daemon is stopping (restart, upgrade): no request this connection has sent is left
+   * unanswered. Lines already read, or completing within the stop, are carried as usual;
+   * once nothing is pending the connection is ended — at once if it was served, after
+   * `firstLineGraceMs` if it has sent nothing yet (lonnet writes its line right after
+   * connecting, so a connection accepted a moment ago is about to ask). Resolves when the
+   * connection is ended or closed; the daemon cuts what is left at gatewaycShutdownTimeout.
+   */
+  drain(firstLineGraceMs: number, clock: Clock): Promise<void> {
+    if (!this.closed && !this.draining) {
+      this.draining = { graceOver: false };
+      clock.after(firstLineGraceMs, () => {
+        if (this.draining) this.draining.graceOver = true;
+        this.maybeEnd();
+      });
+      this.maybeEnd();
+    }
+    return this.closedSignal;
+  }
+
+  // ---- BudgetWaiter / BudgetHolder ----
+
+  resume(): void {
+    this.waitingForRoom = false;
+    this.pump();
+  }
+
+  unsentBytes(): number {
+    return this.unsent;
+  }
+
+  stalledSince(): number | undefined {
+    return this.stalledAt;
+  }
+
+  evict(reason: string): void {
+    this.events.evicted(reason);
+    this.close();
+  }
+
+  // ---- reading ----
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    const partialBefore = this.reader.pendingBytes;
+    this.reader.push(chunk);
+    this.opts.budget.charge(this.reader.pendingBytes - partialBefore);
+    this.pump();
   }
 
   private enqueue(item: Item): void {
     if (this.closed) return;
+    const n = itemBytes(item);
     this.pending.push(item);
-    this.pendingBytes += itemBytes(item);
-    if (!this.paused && (this.pendingCount() > READ_AHEAD || this.pendingBytes > READ_AHEAD_BYTES)) {
+    this.pendingBytes += n;
+    this.opts.budget.charge(n);
+  }
+
+  /** Pauses the socket while the read-ahead or the budget is full; resumes it after. */
+  private steerReading(): void {
+    const budgetFull = this.opts.budget.full;
+    if (!this.paused && (this.pending.length > READ_AHEAD || this.pendingBytes > READ_AHEAD_BYTES || budgetFull)) {
       this.paused = true;
       this.sock.pause();
-    }
-    if (!this.inFlight) this.next();
-  }
-
-  private next(): void {
-    while (!this.closed && !this.inFlight && this.pendingCount() > 0) {
-      const item = this.pending[this.head] as Item;
-      this.pending[this.head++] = undefined as unknown as Item;
-      this.pendingBytes -= itemBytes(item);
-      if (this.head > 1024 && this.head * 2 > this.pending.length) {
-        this.pending = this.pending.slice(this.head);
-        this.head = 0;
-      }
-      if (!Buffer.isBuffer(item)) {
-        this.write(item.preset);
-        continue;
-      }
-      if (item.equals(CLOSE_CONNECTION_EXIT)) {
-        this.sink.closeSessions();
-        this.write(OK);
-        continue;
-      }
-      const ticket = { cancelled: false };
-      this.inFlight = ticket;
-      let sync = true;
-      // Filled once request() returns; the callback may run before that (peer down).
-      const holder: { req?: { cancelled: boolean } } = {};
-      holder.req = this.sink.request(item, (answer) => {
-        if (this.inFlight === ticket || this.inFlight === holder.req) this.inFlight = undefined;
-        if (this.closed) return; // the client left: its answer is dropped, the session carries on
-        this.writeAnswer(answer);
-        // An answer given at once (peer down) is picked up by this loop; recursing here
-        // would grow the stack with every pipelined request.
-        if (!sync) this.next();
-      });
-      sync = false;
-      if (this.inFlight === ticket) this.inFlight = holder.req;
-    }
-    this.maybeResume();
-    if (!this.closed && !this.inFlight && this.pendingCount() === 0 && this.sock.readableEnded) this.sock.end();
-  }
-
-  private write(buf: Buffer): void {
-    this.sock.write(buf);
-  }
-
-  private writeAnswer(answer: Answer): void {
-    if (answer === undefined) {
-      this.write(CON_LOST);
-      return;
-    }
-    writeLine(this.sock, answer);
-  }
-
-  private maybeResume(): void {
-    if (this.paused && !this.closed && this.pendingCount() <= READ_AHEAD / 2 && this.pendingBytes <= READ_AHEAD_BYTES / 2 && this.sock.writableLength < WRITE_HIGH_WATER) {
+    } else if (this.paused && !budgetFull && this.pending.length <= READ_AHEAD / 2 && this.pendingBytes <= READ_AHEAD_BYTES / 2) {
       this.paused = false;
       this.sock.resume();
     }
+    if (this.paused && budgetFull) this.waitForRoom();
   }
 
-  close(): void {
+  // ---- requests ----
+
+  /** Hands the next lines over, one request at a time, while there is room for answers. */
+  private pump(): void {
+    while (!this.closed && !this.inFlight && this.pending.length > 0) {
+      if (this.unsent >= UNSENT_HIGH_WATER) break; // resumed by the write callback
+      if (this.opts.budget.full) {
+        this.waitForRoom();
+        break;
+      }
+      const item = this.pending.shift() as Item;
+      const bytes = itemBytes(item);
+      this.pendingBytes -= bytes;
+      if ('preset' in item) {
+        this.opts.budget.charge(-bytes);
+        this.write(item.preset);
+        continue;
+      }
+      const what = classifyClientLine(item.line);
+      if (what.kind !== 'request') {
+        this.opts.budget.charge(-bytes);
+        if (what.kind === 'close-sessions') {
+          this.sink.closeSessions();
+          this.write(OK);
+        } else {
+          this.events.sessionWord(what.word);
+          this.write(REFUSED);
+        }
+        continue;
+      }
+      const handle = this.sink.request(item.line, { onAnswer: (answer) => this.answered(answer) });
+      this.inFlight = { handle, bytes };
+    }
+    if (!this.closed) this.steerReading();
+    this.maybeEnd();
+  }
+
+  private answered(answer: Answer): void {
+    const done = this.inFlight;
+    this.inFlight = undefined;
+    if (done) this.opts.budget.charge(-done.bytes);
     if (this.closed) return;
-    this.closed = true;
-    // Requests not yet handed to the peer are dropped; the one in flight is cancelled
-    // if still queued there (it is never sent), or its answer is discarded.
-    if (this.inFlight) this.inFlight.cancelled = true;
-    this.pending = [];
-    this.head = 0;
-    this.pendingBytes = 0;
-    this.reader.reset();
-    this.sock.destroy();
+    if (answer === undefined) this.write(CON_LOST);
+    else this.write(answer, true);
+    this.pump();
+  }
+
+  private waitForRoom(): void {
+    if (this.waitingForRoom) return;
+    this.waitingForRoom = true;
+    this.opts.budget.waitForRoom(this);
+  }
+
+  // ---- writing ----
+
+  /** Writes a whole line (`asLine`: `buf` lacks its '\n'), charging it until it is flushed. */
+  private write(buf: Buffer, asLine = false): void {
+    this.answeredCount++;
+    const n = buf.length + (asLine ? 1 : 0);
+    this.unsent += n;
+    this.opts.budget.charge(n);
+    if (this.stalledAt === undefined) this.stalledAt = this.opts.clock.now();
+    const flushed = (err?: Error | null): void => {
+      if (this.closed) return;
+      if (err) {
+        // The client is gone (EPIPE): what it asked after this is never sent.
+        this.close();
+        return;
+      }
+      this.unsent -= n;
+      this.opts.budget.charge(-n);
+      this.stalledAt = this.unsent > 0 ? this.opts.clock.now() : undefined;
+      if (this.unsent < UNSENT_HIGH_WATER && !this.inFlight && this.pending.length > 0) this.pump();
+      else this.maybeEnd();
+    };
+    if (asLine) writeLine(this.sock, buf, flushed);
+    else this.sock.write(buf, flushed);
+  }
+
+  /** After a half-close, or while draining: end our side once everything it asked is answered. */
+  private maybeEnd(): void {
+    if (this.closed || this.inFlight || this.pending.length > 0 || this.sock.writableEnded) return;
+    if (this.sock.readableEnded) {
+      this.sock.end();
+      if (this.draining) this.resolveClosed();
+      return;
+    }
+    const d = this.draining;
+    if (!d || this.reader.pendingBytes > 0) return; // half a line: it is on its way
+    if (this.answeredCount > 0 || d.graceOver) {
+      this.sock.end();
+      // Whatever it sends now is not read: its next connection goes to the next daemon.
+      this.sock.pause();
+      this.resolveClosed();
+    }
   }
 }

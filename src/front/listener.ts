@@ -1,8 +1,12 @@
-import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as path from 'node:path';
 import type { Logger } from '../log';
+import type { ByteBudget } from '../util/budget';
+import type { Clock } from '../util/clock';
+import { ThrottledWarning } from '../util/throttle';
 import { ClientConnection, RequestSink } from './client';
+import { closeServer, listenUnix, SocketSource } from './unix-socket';
+
+export type { SocketSource };
 
 export interface ListenerOptions {
   maxRequestBytes: number;
@@ -11,8 +15,16 @@ export interface ListenerOptions {
   gid?: number;
 }
 
-/** Where a listener gets its socket: a path it creates, or a descriptor systemd handed over. */
-export type SocketSource = { path: string } | { fd: number; path: string };
+export interface ListenerDeps {
+  log: Logger;
+  budget: ByteBudget;
+  clock: Clock;
+}
+
+/** Warnings a client can cause come at most this often per socket. */
+const WARN_INTERVAL_MS = 10_000;
+/** A refused client gets this long to take its con_lost before its connection is cut. */
+const REFUSED_LINGER_MS = 1000;
 
 /**
  * The UNIX socket of one peer. Accepts local clients and hands each to a ClientConnection
@@ -21,17 +33,36 @@ export type SocketSource = { path: string } | { fd: number; path: string };
  */
 export class PeerListener {
   private server: net.Server | undefined;
-  private clients = new Set<ClientConnection>();
-  private warnedFull = false;
-  private oversizeWarnedAt = 0;
+  private readonly clients = new Set<ClientConnection>();
+  private sink: RequestSink;
+  private opts: ListenerOptions;
+  private readonly log: Logger;
+  private readonly full: ThrottledWarning;
+  private readonly oversize: ThrottledWarning;
+  private readonly sessionWord: ThrottledWarning;
+  private readonly evicted: ThrottledWarning;
+  /** Delegates to whatever the sink is at the time of each request. */
+  private readonly delegate: RequestSink = {
+    request: (line, o) => this.sink.request(line, o),
+    closeSessions: () => this.sink.closeSessions(),
+  };
 
   constructor(
     readonly peerId: string,
     readonly source: SocketSource,
-    public sink: RequestSink,
-    public opts: ListenerOptions,
-    private readonly log: Logger,
-  ) {}
+    sink: RequestSink,
+    opts: ListenerOptions,
+    private readonly deps: ListenerDeps,
+  ) {
+    this.sink = sink;
+    this.opts = opts;
+    this.log = deps.log.child({ peer: peerId });
+    const now = deps.clock.now;
+    this.full = new ThrottledWarning(WARN_INTERVAL_MS, (more) => this.log.warn({ event: 'client.refused', max: this.opts.maxClients }, `too many local clients (gatewaycMaxClients ${this.opts.maxClients}): refusing new ones${more}`), now);
+    this.oversize = new ThrottledWarning(WARN_INTERVAL_MS, (more) => this.log.warn({ event: 'client.oversize' }, `refused a request longer than gatewaycMaxRequestBytes (${this.opts.maxRequestBytes} bytes)${more}`), now);
+    this.sessionWord = new ThrottledWarning(WARN_INTERVAL_MS, (more) => this.log.warn({ event: 'client.session-word' }, `a local client sent a session word (init, ekey, pong, sethost, exit or enc:): answered refused, not sent to lond${more}`), now);
+    this.evicted = new ThrottledWarning(WARN_INTERVAL_MS, (more) => this.log.warn({ event: 'client.evicted' }, `disconnected a local client that does not read its answers${more}`), now);
+  }
 
   get inherited(): boolean {
     return 'fd' in this.source;
@@ -41,46 +72,50 @@ export class PeerListener {
     return this.clients.size;
   }
 
+  /** The peer (or a stand-in) that requests on this socket go to from now on. */
+  setSink(sink: RequestSink): void {
+    this.sink = sink;
+  }
+
+  /** Limits for clients that connect from now on. */
+  setOptions(opts: ListenerOptions): void {
+    this.opts = opts;
+  }
+
   async listen(): Promise<void> {
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (sock) => this.accept(sock));
     this.server = server;
-    if ('fd' in this.source) {
-      await listenOn(server, { fd: this.source.fd });
-      return;
-    }
-    const p = this.source.path;
-    await fs.promises.mkdir(path.dirname(p), { recursive: true, mode: 0o755 });
-    await removeStaleSocket(p);
-    await listenOn(server, { path: p });
-    // Owner and mode of a socket are its access control: only the web server's group may talk.
-    await fs.promises.chmod(p, 0o660);
-    if (this.opts.gid !== undefined) {
-      // Under the unit's syscall filter chown fails: the socket keeps the directory's
-      // group (setgid), which is what gatewaycSocketGroup would have given it anyway.
-      await fs.promises.chown(p, -1, this.opts.gid).catch((err: NodeJS.ErrnoException) => {
-        this.log.warn({ peer: this.peerId }, `cannot give ${p} group ${this.opts.gid} (gatewaycSocketGroup): ${err.code ?? err.message}`);
-      });
-    }
+    await listenUnix(server, this.source, {
+      // Only the web server's group may talk to a peer.
+      mode: 0o660,
+      ...(this.opts.gid !== undefined ? { gid: this.opts.gid } : {}),
+      warn: (m) => this.log.warn({ event: 'socket.chown-failed' }, `${m} (gatewaycSocketGroup)`),
+    });
   }
 
   private accept(sock: net.Socket): void {
+    // Whatever the client does from here on (reset, vanish), it must not raise an
+    // unhandled 'error' in the daemon.
+    sock.on('error', () => sock.destroy());
     if (this.clients.size >= this.opts.maxClients) {
-      if (!this.warnedFull) this.log.warn({ peer: this.peerId }, `too many local clients (gatewaycMaxClients ${this.opts.maxClients}): refusing new ones`);
-      this.warnedFull = true;
+      this.full.hit();
       sock.end('con_lost\n');
+      setTimeout(() => sock.destroy(), REFUSED_LINGER_MS).unref();
       return;
     }
-    this.warnedFull = false;
-    const client = new ClientConnection(sock, {
-      request: (line, cb) => this.sink.request(line, cb),
-      closeSessions: () => this.sink.closeSessions(),
-    }, this.opts.maxRequestBytes, () => {
-      const now = Date.now();
-      if (now - this.oversizeWarnedAt > 10_000) {
-        this.oversizeWarnedAt = now;
-        this.log.warn({ peer: this.peerId }, `refused a request longer than gatewaycMaxRequestBytes (${this.opts.maxRequestBytes} bytes)`);
-      }
-    });
+    const client = new ClientConnection(
+      sock,
+      this.delegate,
+      { maxRequestBytes: this.opts.maxRequestBytes, budget: this.deps.budget, clock: this.deps.clock },
+      {
+        oversize: () => this.oversize.hit(),
+        sessionWord: () => this.sessionWord.hit(),
+        evicted: (reason) => {
+          this.evicted.hit();
+          this.log.debug({ event: 'client.evicted', reason }, `disconnected a client: ${reason}`);
+        },
+      },
+    );
     this.clients.add(client);
     sock.on('close', () => this.clients.delete(client));
   }
@@ -89,38 +124,16 @@ export class PeerListener {
   async close(unlink: boolean): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-    if (unlink && !('fd' in this.source)) await fs.promises.rm(this.source.path, { force: true });
+    await closeServer(server, unlink && !this.inherited ? this.source.path : undefined);
+  }
+
+  /** Stop: every client connection finishes what it asked (see ClientConnection.drain). */
+  drainClients(firstLineGraceMs: number): Promise<void> {
+    return Promise.all([...this.clients].map((c) => c.drain(firstLineGraceMs, this.deps.clock))).then(() => undefined);
   }
 
   dropClients(): void {
     for (const c of this.clients) c.close();
     this.clients.clear();
   }
-}
-
-function listenOn(server: net.Server, target: { fd: number } | { path: string }): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(target, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-/**
- * A socket left by a crashed daemon would make listen() fail with EADDRINUSE. Remove it —
- * but only a socket: a regular file or directory at that path is an admin's mistake we
- * must not destroy.
- */
-async function removeStaleSocket(p: string): Promise<void> {
-  let st: fs.Stats;
-  try {
-    st = await fs.promises.lstat(p);
-  } catch {
-    return;
-  }
-  if (!st.isSocket()) throw new Error(`${p} exists and is not a socket`);
-  await fs.promises.unlink(p);
 }

@@ -1,9 +1,13 @@
 import type { Logger } from '../log';
+import type { ByteBudget } from '../util/budget';
+import type { Clock, Timer } from '../util/clock';
+import { Signal } from '../util/signal';
+import { ThrottledWarning } from '../util/throttle';
 import { backoffDelay } from './backoff';
-import { Deque } from './queue';
-import { Answer, Session, SessionError, SessionKeyMode } from './session';
+import { SessionPool, sessionsToOpen } from './pool';
+import { PeerRequest, RequestHandle, RequestOptions, RequestQueue } from './request';
+import { SessionClosed, SessionFactory, SessionHandle, SessionKeyMode } from './session';
 import { LatencyRing } from './stats';
-import { ThrottledWarning } from './throttle';
 
 export interface PeerSettings {
   hostId: string;
@@ -31,440 +35,449 @@ function sameKeyMode(a: SessionKeyMode, b: SessionKeyMode): boolean {
 }
 
 /** The key mode's name for status and logs. */
-export function keyModeName(k: SessionKeyMode): string {
+function keyModeName(k: SessionKeyMode): string {
   return 'error' in k ? 'none' : k.mode;
 }
 
+/**
+ * connecting: no usable session yet, an attempt is under way or scheduled;
+ * up: at least one session has finished its handshake;
+ * down: gatewaycMaxAttempts attempts failed in a row: requests get con_lost at once,
+ *       one attempt every gatewaycRetryMax;
+ * stopped: removed from hosts.tab or the daemon stops; final.
+ */
 export type PeerState = 'connecting' | 'up' | 'down' | 'stopped';
 
-/** The spool as a peer sees it: its own files, oldest first. */
-export interface DelayedSource {
-  next(peerId: string, after?: string): string | undefined;
-  read(name: string): Promise<Buffer | undefined>;
-  remove(name: string): Promise<void>;
+export interface PeerStateChange {
+  peer: string;
+  from: PeerState;
+  to: PeerState;
+  reason: string;
 }
 
-/** A request in the peer's queue; `done` is called exactly once. */
-export class PeerRequest {
-  cancelled = false;
-  /** Written to a session: from then on only the session's own timeout applies. */
-  sent = false;
-  timer: NodeJS.Timeout | undefined;
-  readonly arrivedAt = Date.now();
-  finished = false;
-  constructor(
-    readonly line: Buffer,
-    private readonly cb: (answer: Answer) => void,
-  ) {}
+/** Everything status shows of a peer, read in one go. */
+export interface PeerSnapshot {
+  state: PeerState;
+  keyMode: string;
+  sessions: { open: number; busy: number; opening: number; max: number };
+  queued: number;
+  failures: number;
+  maxAttempts: number;
+  nextAttemptAt: number | null;
+  lastError: string | null;
+  lastErrorAt: number | null;
+  upSince: number | null;
+  handshakeMs: number | null;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  requests: number;
+  conLost: number;
+}
 
-  finish(answer: Answer): void {
-    if (this.finished) return;
-    this.finished = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.cb(answer);
-  }
+export interface PeerDeps {
+  log: Logger;
+  clock: Clock;
+  openSession: SessionFactory;
+  budget?: ByteBudget;
 }
 
 /** Baseline of the reconnect backoff; the cap is gatewaycRetryMax. */
 const BACKOFF_BASE_MS = 1000;
 /** A session that dies sooner than this after its handshake counts as a failed attempt. */
 const SHORT_LIVED_MS = 2000;
-
 /** Warnings that can repeat per request come at most this often per peer. */
 const WARN_INTERVAL_MS = 10_000;
-
-const ERROR_TOKENS = /^(refused|rejected|unknown_cmd|error:)/;
+/**
+ * close_connection_exit lines closer together than this close the sessions once: every
+ * session is new since the first one, and a client repeating the line must not make us
+ * open (and the peer accept, with a TLS handshake each) a session per line.
+ */
+const CLOSE_COALESCE_MS = 1000;
 
 /**
- * One remote server: a small pool of sessions, the queue of requests waiting for a free
- * one, the reconnect policy and delayed-message delivery. Everything here runs on the
- * event loop; the only timers are per request (its deadline), per extra idle session and
- * one reconnect timer while the peer is not up — none fire while nothing happens.
+ * One remote server: its state machine (setState is the one place the state changes),
+ * its pool of sessions (SessionPool: which sessions exist and in which state), the queue
+ * of requests waiting for a free session, and the reconnect policy. Everything runs on
+ * the event loop; the timers are one per waiting request (its deadline), one per extra
+ * idle session and one reconnect timer while no session exists.
  */
 export class Peer {
-  state: PeerState = 'connecting';
-  failures = 0;
-  lastError = '';
-  lastErrorAt: number | undefined;
-  nextAttemptAt: number | undefined;
-  lastHandshakeMs: number | undefined;
-  upSince: number | undefined;
-  requests = 0;
-  conLost = 0;
-  delivered = 0;
-  readonly latency = new LatencyRing();
+  /** The peer changed state (the daemon refreshes systemd's STATUS=, delivery starts). */
+  readonly stateChanged = new Signal<PeerStateChange>();
 
-  /** Called when the peer goes up or down (the daemon refreshes systemd's STATUS=). */
-  onStateChange: () => void = () => undefined;
-
-  private sessions = new Set<Session>();
-  private queue = new Deque<PeerRequest>();
-  private retryTimer: NodeJS.Timeout | undefined;
-  private delivering = false;
-  private retire = new Set<Session>();
-  private stopping = false;
-  private readonly queueFull = new ThrottledWarning(WARN_INTERVAL_MS, (more) =>
-    this.log.warn({ peer: this.id }, `queue full (gatewaycMaxQueue ${this.settings.maxQueue}): answering con_lost${more}`),
-  );
-  private readonly queueTimeout = new ThrottledWarning(WARN_INTERVAL_MS, (more) =>
-    this.log.warn({ peer: this.id }, `request timed out after ${this.settings.requestTimeoutMs / 1000} s in the queue (peer ${this.state})${more}`),
-  );
+  private state: PeerState = 'connecting';
+  private readonly pool: SessionPool;
+  private readonly queue = new RequestQueue();
+  private retryTimer: Timer | undefined;
+  private nextAttemptAt: number | undefined;
+  private failures = 0;
+  private lastError = '';
+  private lastErrorAt: number | undefined;
+  private lastHandshakeMs: number | undefined;
+  private upSince: number | undefined;
+  private lastCloseAt = -Infinity;
+  /** After an extra session failed, no other is opened before this (the peer is up meanwhile). */
+  private growPausedUntil = 0;
+  private extraFailures = 0;
+  private requests = 0;
+  private conLost = 0;
+  private readonly latency = new LatencyRing();
+  private readonly log: Logger;
+  private readonly queueFull: ThrottledWarning;
+  private readonly queueTimeout: ThrottledWarning;
+  private stopped: { resolve: () => void; promise: Promise<void> } | undefined;
 
   constructor(
     readonly id: string,
-    public settings: PeerSettings,
-    private readonly log: Logger,
-    private readonly delayed: DelayedSource | undefined,
-  ) {}
+    private settings: PeerSettings,
+    private readonly deps: PeerDeps,
+  ) {
+    this.log = deps.log.child({ peer: id });
+    this.pool = new SessionPool(deps.clock);
+    this.queueFull = new ThrottledWarning(
+      WARN_INTERVAL_MS,
+      (more) => this.log.warn({ event: 'request.queue-full' }, `queue full (gatewaycMaxQueue ${this.settings.maxQueue}): answering con_lost${more}`),
+      deps.clock.now,
+    );
+    this.queueTimeout = new ThrottledWarning(
+      WARN_INTERVAL_MS,
+      (more) => this.log.warn({ event: 'request.queue-timeout' }, `request timed out after ${this.settings.requestTimeoutMs / 1000} s in the queue (peer ${this.state})${more}`),
+      deps.clock.now,
+    );
+  }
+
+  get currentState(): PeerState {
+    return this.state;
+  }
+
+  get currentSettings(): PeerSettings {
+    return this.settings;
+  }
 
   start(): void {
-    this.log.debug({ peer: this.id }, `connecting to ${this.settings.address}:${this.settings.port}`);
+    this.log.debug({ event: 'peer.start' }, `connecting to ${this.settings.address}:${this.settings.port}`);
     this.openSession();
   }
 
-  /** Queues one request line; the callback gets the answer or undefined (`con_lost`). */
-  request(line: Buffer, cb: (answer: Answer) => void): PeerRequest {
-    const req = new PeerRequest(line, cb);
-    this.requests++;
-    if (this.state === 'down' || this.state === 'stopped') {
-      this.lose(req);
-      return req;
-    }
-    if (this.queue.length >= this.settings.maxQueue) {
+  /** Queues one request line. The answer (undefined: con_lost) always comes asynchronously. */
+  request(line: Buffer, opts: RequestOptions): RequestHandle {
+    const priority = opts.priority ?? 'live';
+    const req = new PeerRequest(line, priority, this.deps.clock.now(), opts.onAnswer, (r) => this.queue.left(r));
+    if (priority === 'live') this.requests++;
+    if (this.state === 'down' || this.state === 'stopped') return this.loseSoon(req);
+    if (priority === 'live' && this.queue.liveSize >= this.settings.maxQueue) {
       this.queueFull.hit();
-      this.lose(req);
-      return req;
+      return this.loseSoon(req);
     }
-    req.timer = setTimeout(() => this.expire(req), this.settings.requestTimeoutMs);
+    req.deadline = this.deps.clock.after(this.settings.requestTimeoutMs, () => this.expire(req));
     this.queue.push(req);
     this.dispatch();
     return req;
   }
 
-
-  /** `close_connection_exit`: end every session (busy ones after their request), then reconnect. */
+  /**
+   * `close_connection_exit`: ends the sessions that exist now (busy ones after their
+   * request), so the next request gets a fresh one. Sessions still opening are new
+   * already and are left alone; repeats within CLOSE_COALESCE_MS are one close.
+   */
   closeSessions(): void {
-    this.log.info({ peer: this.id }, 'closing sessions on request (close_connection_exit)');
-    // A snapshot: closing the last session opens a new one, which must not be closed too.
-    for (const s of [...this.sessions]) {
-      if (s.state === 'busy') this.retire.add(s);
-      else s.close('closed by close_connection_exit');
+    if (this.state === 'stopped') return;
+    const now = this.deps.clock.now();
+    if (now - this.lastCloseAt < CLOSE_COALESCE_MS) {
+      this.log.debug({ event: 'peer.close-sessions-coalesced' }, 'close_connection_exit again within a second: sessions are new already');
+      return;
     }
+    this.lastCloseAt = now;
+    this.log.info({ event: 'peer.close-sessions' }, 'closing sessions on request (close_connection_exit)');
+    this.retireReady('closed by close_connection_exit');
   }
 
   /** USR1 / `gatewayctl retry`: forget past failures and try now if not up. */
   retry(): void {
     this.failures = 0;
-    if (this.state === 'stopped') return;
-    if (this.state !== 'up' && !this.hasOpening()) {
-      if (this.state === 'down') this.state = 'connecting';
-      this.clearRetryTimer();
-      this.openSession();
-    }
+    if (this.state === 'stopped' || this.state === 'up' || this.pool.opening > 0) return;
+    this.clearRetryTimer();
+    this.setState('connecting', 'retry requested');
+    this.openSession();
   }
 
-  /** Reload: new settings; a changed address or port reconnects, others apply in place. */
+  /** Reload: new settings; a changed address, port, host id or key mode reconnects. */
   update(next: PeerSettings): boolean {
-    const reconnect =
-      next.address !== this.settings.address || next.port !== this.settings.port || next.hostId !== this.settings.hostId || !sameKeyMode(next.keyMode, this.settings.keyMode);
+    const prev = this.settings;
+    const reconnect = next.address !== prev.address || next.port !== prev.port || next.hostId !== prev.hostId || !sameKeyMode(next.keyMode, prev.keyMode);
     this.settings = next;
-    if (reconnect) {
-      this.log.info({ peer: this.id }, `address or key mode changed (now ${next.address}:${next.port}, ${keyModeName(next.keyMode)}): reconnecting`);
-      for (const s of [...this.sessions]) {
-        if (s.state === 'busy') this.retire.add(s);
-        else s.close('address changed');
-      }
-      this.failures = 0;
-      if (this.state === 'down') this.state = 'connecting';
-      this.clearRetryTimer();
-      if (this.sessions.size === 0) this.openSession();
-    }
-    return reconnect;
-  }
-
-  /** The spool has (new) files for this peer. */
-  delayedAvailable(): void {
-    if (this.state === 'up') void this.deliverDelayed();
+    if (!reconnect || this.state === 'stopped') return false;
+    this.log.info({ event: 'peer.reconnect' }, `address or key mode changed (now ${next.address}:${next.port}, ${keyModeName(next.keyMode)}): reconnecting`);
+    this.failures = 0;
+    this.clearRetryTimer();
+    if (this.state === 'down') this.setState('connecting', 'settings changed');
+    for (const s of this.pool.list('opening')) s.close('address changed');
+    this.retireReady('address changed');
+    this.ensureService('address changed');
+    return true;
   }
 
   /**
-   * Stop: answer everything queued with con_lost, let in-flight requests finish within
-   * `graceMs`, send `exit` on every session and close.
+   * Stops for good: queued requests get con_lost, idle sessions say `exit` now, busy ones
+   * after their answer; whatever is still open after `graceMs` is closed anyway. Resolves
+   * once every session is closed.
    */
-  async stop(graceMs: number): Promise<void> {
-    if (this.state === 'stopped') return;
-    this.stopping = true;
-    this.state = 'stopped';
+  stop(graceMs: number): Promise<void> {
+    if (this.stopped) return this.stopped.promise;
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.stopped = { resolve, promise };
     this.clearRetryTimer();
+    this.setState('stopped', 'stopping');
     this.queue.drain((r) => this.lose(r));
-    const deadline = Date.now() + graceMs;
-    while ([...this.sessions].some((s) => s.state === 'busy') && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    for (const s of [...this.sessions]) s.close('gatewayc is stopping');
+    for (const s of this.pool.list('opening')) s.close('gatewayc is stopping');
+    this.retireReady('gatewayc is stopping');
+    const force = this.deps.clock.after(graceMs, () => {
+      for (const s of this.pool.list('busy')) s.close('gatewayc is stopping (shutdown timeout)');
+    });
+    void promise.then(() => force.cancel());
+    this.checkStopped();
+    return promise;
   }
 
-  /** Sessions by state, for status. */
-  sessionCounts(): { open: number; busy: number; opening: number } {
-    let open = 0;
-    let busy = 0;
-    let opening = 0;
-    for (const s of this.sessions) {
-      if (s.state === 'opening') opening++;
-      else if (s.state === 'busy') busy++;
-      else if (s.state === 'idle') open++;
-    }
-    return { open: open + busy, busy, opening };
+  /** The few counters systemd's STATUS= line sums up (no percentiles: read every 5 s). */
+  counters(): { state: PeerState; openSessions: number; queued: number; requests: number } {
+    return { state: this.state, openSessions: this.pool.ready, queued: this.queue.size, requests: this.requests };
   }
 
-  get queued(): number {
-    return this.queue.length;
+  snapshot(): PeerSnapshot {
+    const s = this.settings;
+    return {
+      state: this.state,
+      keyMode: keyModeName(s.keyMode),
+      sessions: { open: this.pool.ready, busy: this.pool.busy, opening: this.pool.opening, max: s.maxSessions },
+      queued: this.queue.size,
+      failures: this.failures,
+      maxAttempts: s.maxAttempts,
+      nextAttemptAt: this.nextAttemptAt ?? null,
+      lastError: this.lastError || null,
+      lastErrorAt: this.lastErrorAt ?? null,
+      upSince: this.upSince ?? null,
+      handshakeMs: this.lastHandshakeMs ?? null,
+      p50Ms: this.latency.percentile(50) ?? null,
+      p99Ms: this.latency.percentile(99) ?? null,
+      requests: this.requests,
+      conLost: this.conLost,
+    };
   }
 
-  private hasOpening(): boolean {
-    for (const s of this.sessions) if (s.state === 'opening') return true;
-    return false;
-  }
+  // ---- the state machine ----
 
-  private dispatch(): void {
-    if (this.queue.length === 0) return;
-    for (const s of this.sessions) {
-      if (s.state !== 'idle' || this.retire.has(s)) continue;
-      const req = this.nextLive();
-      if (!req) return;
-      this.run(s, req);
-    }
-    if (this.queue.length > 0) this.grow();
-  }
-
-  private nextLive(): PeerRequest | undefined {
-    for (let r = this.queue.shift(); r; r = this.queue.shift()) {
-      if (!r.cancelled && !r.finished) return r;
-      r.finish(undefined);
-    }
-    return undefined;
-  }
-
-  /** Opens another session while requests wait and the pool is below its limit. */
-  private grow(): void {
-    if (this.state !== 'up') return; // while connecting, the one attempt in progress decides
-    let opening = 0;
-    for (const s of this.sessions) if (s.state === 'opening') opening++;
-    if (this.sessions.size < this.settings.maxSessions && this.queue.length > opening) this.openSession();
-  }
-
-  private run(s: Session, req: PeerRequest): void {
-    if (s.idleTimer) {
-      clearTimeout(s.idleTimer);
-      s.idleTimer = undefined;
-    }
-    req.sent = true;
-    const started = Date.now();
-    const remaining = Math.max(1, this.settings.requestTimeoutMs - (started - req.arrivedAt));
-    s.request(req.line, remaining).then(
-      (answer) => {
-        this.latency.add(Date.now() - started);
-        req.finish(answer);
-        this.afterRequest(s);
-      },
-      (err: Error) => {
-        // The line was written: it is not sent again (at most once).
-        this.log.warn({ peer: this.id }, `request lost: ${err.message}`);
-        this.lose(req);
-        this.afterRequest(s);
-      },
-    );
-  }
-
-  private afterRequest(s: Session): void {
-    if (this.retire.has(s)) {
-      this.retire.delete(s);
-      s.close('closed by close_connection_exit');
-      return;
-    }
-    if (s.state !== 'idle') return;
-    if (this.queue.length > 0) {
-      const next = this.nextLive();
-      if (next) {
-        this.run(s, next);
-        return;
+  /** The one place the state changes: logs the change and tells the listeners. */
+  private setState(to: PeerState, reason: string): void {
+    const from = this.state;
+    if (from === to) return;
+    this.state = to;
+    const now = this.deps.clock.now();
+    if (to === 'up') {
+      this.upSince = now;
+      this.clearRetryTimer();
+      this.log.info({ event: 'peer.up', from, handshakeMs: this.lastHandshakeMs, keyMode: keyModeName(this.settings.keyMode) }, `up (handshake ${this.lastHandshakeMs ?? '?'} ms)${from === 'down' ? ' after being down' : ''}`);
+    } else {
+      this.upSince = undefined;
+      if (to === 'down') {
+        this.log.warn({ event: 'peer.down', failures: this.failures, reason }, `down after ${this.failures} failed attempts: ${reason}`);
+        this.queue.drain((r) => this.lose(r));
+      } else if (to === 'connecting') {
+        this.log.info({ event: 'peer.connecting', from, reason }, `connecting (${reason})`);
+      } else {
+        this.log.debug({ event: 'peer.stopped', from }, 'stopped');
       }
     }
-    this.armIdle(s);
+    this.stateChanged.emit({ peer: this.id, from, to, reason });
   }
 
-  /** Extra sessions beyond the first close after gatewaycIdleTimeout without work. */
-  private armIdle(s: Session): void {
-    if (this.sessions.size <= 1 || s.idleTimer) return;
-    s.idleTimer = setTimeout(() => {
-      s.idleTimer = undefined;
-      if (s.state === 'idle' && this.sessions.size > 1) s.close('idle');
-    }, this.settings.idleTimeoutMs);
-    s.idleTimer.unref();
-  }
-
-  private openSession(): void {
-    if (this.stopping) return;
-    this.nextAttemptAt = undefined;
-    const s = new Session({
-      peerId: this.id,
-      hostId: this.settings.hostId,
-      address: this.settings.address,
-      port: this.settings.port,
-      connectTimeoutMs: this.settings.connectTimeoutMs,
-      handshakeTimeoutMs: this.settings.handshakeTimeoutMs,
-      maxAnswerBytes: this.settings.maxAnswerBytes,
-      keyMode: this.settings.keyMode,
-      warn: (m) => this.log.warn({ peer: this.id }, m),
-    });
-    this.sessions.add(s);
-    s.onClose = () => this.sessionClosed(s);
-    s.open().then(
-      () => this.sessionReady(s),
-      (err: Error) => this.sessionFailed(s, err),
-    );
-  }
-
-  private sessionReady(s: Session): void {
-    if (s.state !== 'idle') return;
-    this.lastHandshakeMs = s.handshakeMs;
-    this.failures = 0;
-    if (this.state !== 'up') {
-      const was = this.state;
-      this.state = 'up';
-      this.onStateChange();
-      this.upSince = Date.now();
-      this.clearRetryTimer();
-      this.log.info({ peer: this.id }, `up (handshake ${s.handshakeMs} ms)${was === 'down' ? ' after being down' : ''}`);
-    }
-    void this.deliverDelayed();
-    this.dispatch();
-    this.afterRequest(s);
-  }
-
-  private sessionFailed(s: Session, err: Error): void {
-    this.sessions.delete(s);
-    if (this.stopping || s.deliberate) return;
-    this.failures++;
-    this.lastError = err.message;
-    this.lastErrorAt = Date.now();
-    if (this.readyCount() > 0) {
-      // An extra session could not be opened; the peer is still served by the others.
-      this.log.warn({ peer: this.id }, `could not open an extra session: ${err.message}`);
+  /**
+   * After any change in the pool: keeps the invariant that a peer that is not stopped
+   * always has a session, a session opening, or a reconnect timer — never none of them.
+   */
+  private ensureService(reason: string): void {
+    if (this.state === 'stopped') return;
+    if (this.pool.ready > 0) {
+      this.grow();
       return;
     }
-    this.noSession(err.message);
-  }
-
-  private sessionClosed(s: Session): void {
-    if (!this.sessions.delete(s) || !s.ready || this.stopping) return;
-    this.retire.delete(s);
-    if (this.readyCount() > 0 || this.hasOpening()) return;
-    if (!s.deliberate) {
-      this.lastError = s.closeReason;
-      this.lastErrorAt = Date.now();
-      if (Date.now() - s.openedAt - s.handshakeMs < SHORT_LIVED_MS) this.failures++;
-      this.log.warn({ peer: this.id }, `session lost: ${s.closeReason}`);
-    }
-    if (this.state === 'up') this.state = 'connecting';
-    if (this.failures === 0) this.openSession();
-    else this.noSession(s.closeReason);
-  }
-
-  /** No usable session: decide between another attempt soon, or *down*. */
-  private noSession(reason: string): void {
-    if (this.state === 'up') this.state = 'connecting';
-    if (this.hasOpening()) return; // an attempt is already under way (e.g. after a reload)
-    if (this.failures >= this.settings.maxAttempts && this.state !== 'down') {
-      this.state = 'down';
-      this.onStateChange();
-      this.upSince = undefined;
-      this.log.warn({ peer: this.id }, `down after ${this.failures} failed attempts: ${reason}`);
-      this.queue.drain((r) => this.lose(r));
-    } else if (this.state === 'connecting') {
-      this.log.info({ peer: this.id }, `attempt ${this.failures} of ${this.settings.maxAttempts} failed: ${reason}`);
-    }
-    const delay = this.state === 'down' ? this.settings.retryMaxMs : backoffDelay(this.failures, { baseMs: BACKOFF_BASE_MS, maxMs: this.settings.retryMaxMs });
-    this.scheduleRetry(delay);
-  }
-
-  private scheduleRetry(delayMs: number): void {
-    this.clearRetryTimer();
-    this.nextAttemptAt = Date.now() + delayMs;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
+    if (this.state === 'up') this.setState('connecting', reason);
+    if (this.pool.opening > 0 || this.retryTimer) return;
+    if (this.failures === 0) {
       this.openSession();
-    }, delayMs);
-    this.retryTimer.unref();
+      return;
+    }
+    if (this.failures >= this.settings.maxAttempts) {
+      this.setState('down', reason);
+      this.scheduleRetry(this.settings.retryMaxMs);
+      return;
+    }
+    this.log.info({ event: 'peer.attempt-failed', failures: this.failures, reason }, `attempt ${this.failures} of ${this.settings.maxAttempts} failed: ${reason}`);
+    this.scheduleRetry(backoffDelay(this.failures, { baseMs: BACKOFF_BASE_MS, maxMs: this.settings.retryMaxMs }));
   }
 
-  private clearRetryTimer(): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+  // ---- sessions ----
+
+  private openSession(): void {
+    if (this.state === 'stopped') return;
     this.nextAttemptAt = undefined;
+    const s: SessionHandle = this.deps.openSession(
+      {
+        peerId: this.id,
+        hostId: this.settings.hostId,
+        address: this.settings.address,
+        port: this.settings.port,
+        connectTimeoutMs: this.settings.connectTimeoutMs,
+        handshakeTimeoutMs: this.settings.handshakeTimeoutMs,
+        maxAnswerBytes: this.settings.maxAnswerBytes,
+        keyMode: this.settings.keyMode,
+        clock: this.deps.clock,
+        ...(this.deps.budget ? { budget: this.deps.budget } : {}),
+        warn: (m) => this.log.warn({ event: 'session.warning' }, m),
+      },
+      {
+        ready: (handshakeMs) => this.sessionReady(s, handshakeMs),
+        available: () => this.sessionAvailable(s),
+        closed: (info) => this.sessionClosed(s, info),
+      },
+    );
+    this.pool.add(s);
+    s.open();
   }
 
-  private readyCount(): number {
-    let n = 0;
-    for (const s of this.sessions) if (s.state === 'idle' || s.state === 'busy') n++;
-    return n;
+  private sessionReady(s: SessionHandle, handshakeMs: number): void {
+    this.lastHandshakeMs = handshakeMs;
+    this.failures = 0;
+    this.extraFailures = 0;
+    this.growPausedUntil = 0;
+    this.pool.release(s);
+    if (this.state === 'stopped') {
+      s.close('gatewayc is stopping');
+      return;
+    }
+    this.setState('up', 'handshake done');
+    this.dispatch();
+    this.idleOrClose(s);
+  }
+
+  private sessionAvailable(s: SessionHandle): void {
+    if (this.pool.isRetiring(s)) {
+      s.close(this.state === 'stopped' ? 'gatewayc is stopping' : 'closed by close_connection_exit');
+      return;
+    }
+    this.pool.release(s);
+    this.dispatch();
+    this.idleOrClose(s);
+  }
+
+  private sessionClosed(s: SessionHandle, info: SessionClosed): void {
+    this.pool.remove(s);
+    if (this.state === 'stopped') {
+      this.checkStopped();
+      return;
+    }
+    if (!info.deliberate) {
+      this.lastError = info.reason;
+      this.lastErrorAt = this.deps.clock.now();
+      if (!info.wasReady || info.livedMs < SHORT_LIVED_MS) this.failures++;
+      if (!info.wasReady && this.pool.ready > 0) {
+        // An extra session could not be opened; the peer is still served by the others.
+        // Wait before the next one: out of descriptors, say, retrying at once would spin.
+        this.extraFailures++;
+        this.growPausedUntil = this.deps.clock.now() + backoffDelay(this.extraFailures, { baseMs: BACKOFF_BASE_MS, maxMs: this.settings.retryMaxMs });
+        this.log.warn({ event: 'session.extra-failed', reason: info.reason }, `could not open an extra session: ${info.reason}`);
+      } else if (info.wasReady) {
+        const last = this.pool.ready === 0;
+        this.log[last ? 'warn' : 'info']({ event: 'session.lost', reason: info.reason, last }, `session lost: ${info.reason}`);
+      }
+    }
+    this.ensureService(info.reason);
+  }
+
+  /** A session with nothing to do: extra ones close after gatewaycIdleTimeout. */
+  private idleOrClose(s: SessionHandle): void {
+    if (this.pool.stateOf(s) !== 'idle' || this.pool.total <= 1) return;
+    this.pool.armIdleTimer(s, this.settings.idleTimeoutMs, (idle) => {
+      if (this.pool.total > 1) idle.close('idle');
+    });
+  }
+
+  /** Idle sessions close now, busy ones after their request. */
+  private retireReady(reason: string): void {
+    for (const s of this.pool.list('idle')) s.close(reason);
+    for (const s of this.pool.list('busy')) this.pool.retire(s);
+  }
+
+  private checkStopped(): void {
+    if (this.stopped && this.pool.total === 0) this.stopped.resolve();
+  }
+
+  // ---- requests ----
+
+  private dispatch(): void {
+    while (this.queue.size > 0 && this.pool.idle > 0) {
+      const s = this.pool.take() as SessionHandle;
+      this.run(s, this.queue.shift() as PeerRequest);
+    }
+    this.grow();
+  }
+
+  /** Opens more sessions while requests wait, within gatewaycMaxSessions. */
+  private grow(): void {
+    if (this.growPausedUntil > 0 && this.deps.clock.now() < this.growPausedUntil) return;
+    const n = sessionsToOpen({ peerUp: this.state === 'up', waiting: this.queue.size, opening: this.pool.opening, total: this.pool.total, max: this.settings.maxSessions });
+    for (let i = 0; i < n; i++) this.openSession();
+  }
+
+  private run(s: SessionHandle, req: PeerRequest): void {
+    req.markSent();
+    const started = this.deps.clock.now();
+    const remaining = Math.max(1, this.settings.requestTimeoutMs - (started - req.arrivedAt));
+    s.request(req.line, remaining, (outcome) => {
+      if ('answer' in outcome) {
+        this.latency.add(this.deps.clock.now() - started);
+        req.finish(outcome.answer);
+        return;
+      }
+      // The line was written: it is not sent again (at most once).
+      this.log.warn({ event: 'request.lost', reason: outcome.lost }, `request lost: ${outcome.lost}`);
+      this.lose(req);
+    });
   }
 
   private expire(req: PeerRequest): void {
-    req.timer = undefined;
-    if (req.finished || req.sent) return;
-    // Still queued: it was never sent. In flight: the session times it out itself.
-    req.cancelled = true;
+    // Still queued: it was never sent. Sent requests are timed by their session.
+    if (!req.waiting) return;
     this.queueTimeout.hit();
     this.lose(req);
   }
 
-  private lose(req: PeerRequest): void {
-    if (req.finished) return;
-    this.conLost++;
-    req.finish(undefined);
+  /** A request that never enters the queue: con_lost, after request() has returned. */
+  private loseSoon(req: PeerRequest): RequestHandle {
+    req.taken();
+    queueMicrotask(() => this.lose(req));
+    return req;
   }
 
-  /**
-   * Delayed messages go out one at a time, oldest first, ahead of queued live requests.
-   * A file is removed only after lond answered; on loss it stays for the next session.
-   */
-  private async deliverDelayed(): Promise<void> {
-    if (this.delivering || !this.delayed) return;
-    this.delivering = true;
-    try {
-      let after: string | undefined;
-      while (this.state === 'up') {
-        const name = this.delayed.next(this.id, after);
-        if (!name) break;
-        after = name;
-        const line = await this.delayed.read(name);
-        if (!line) continue; // vanished or empty: nothing to deliver
-        const answer = await new Promise<Answer>((resolve) => {
-          const req = new PeerRequest(line, resolve);
-          req.timer = setTimeout(() => this.expire(req), this.settings.requestTimeoutMs);
-          this.queue.unshift(req);
-          this.dispatch();
-        });
-        if (answer === undefined || answer.length === 0) {
-          this.log.warn({ peer: this.id, file: name }, 'delayed message not delivered: kept for the next session');
-          break;
-        }
-        await this.delayed.remove(name);
-        this.delivered++;
-        const token = answer.subarray(0, 40).toString('latin1');
-        if (ERROR_TOKENS.test(token)) {
-          this.log.warn({ peer: this.id, file: name }, `delayed message delivered but peer answered ${JSON.stringify(token.split(':', 1)[0])}`);
-        } else {
-          this.log.info({ peer: this.id, file: name, msgid: 'gatewayc-delayed-delivered' }, 'delayed message delivered');
-        }
-      }
-    } catch (err) {
-      this.log.error({ peer: this.id }, `delayed delivery stopped: ${(err as Error).message}`);
-    } finally {
-      this.delivering = false;
-    }
+  /** Answers con_lost (unless the request is answered or cancelled already). */
+  private lose(req: PeerRequest): void {
+    if (req.finish(undefined) && req.priority === 'live') this.conLost++;
+  }
+
+  private scheduleRetry(delayMs: number): void {
+    this.clearRetryTimer();
+    this.nextAttemptAt = this.deps.clock.now() + delayMs;
+    this.retryTimer = this.deps.clock.after(delayMs, () => {
+      this.retryTimer = undefined;
+      if (this.state === 'stopped') return;
+      this.openSession();
+    });
+  }
+
+  private clearRetryTimer(): void {
+    this.retryTimer?.cancel();
+    this.retryTimer = undefined;
+    this.nextAttemptAt = undefined;
   }
 }
-
-export { SessionError };

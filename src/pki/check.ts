@@ -8,7 +8,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as tls from 'node:tls';
 import forge from 'node-forge';
-import type { TlsMaterial } from '../peer/keymode/ssl';
+import type { TlsMaterial } from './material';
 
 export type PkiSeverity = 'error' | 'warning';
 

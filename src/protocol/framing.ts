@@ -20,7 +20,7 @@ export interface LineReaderOptions {
  * they must not call push().
  */
 export class LineReader {
-  private readonly max: number;
+  private max: number;
   private readonly onLine: (line: Buffer) => void;
   private readonly onOverflow: (() => void) | undefined;
   // Pieces of the incomplete line. Buffers, not copies: at most one of them is a tail
@@ -42,6 +42,12 @@ export class LineReader {
 
   get pendingBytes(): number {
     return this.pending;
+  }
+
+  /** A new limit for the lines from now on (e.g. wider once a handshake is over). */
+  setMaxLineBytes(n: number): void {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError('maxLineBytes must be a non-negative integer');
+    this.max = n;
   }
 
   reset(): void {

@@ -6,10 +6,10 @@
  */
 
 /** The first passed descriptor (SD_LISTEN_FDS_START). */
-export const LISTEN_FDS_START = 3;
+const LISTEN_FDS_START = 3;
 
 /** The name sd_listen_fds_with_names(3) gives every descriptor when LISTEN_FDNAMES is absent. */
-export const UNKNOWN_FD_NAME = 'unknown';
+const UNKNOWN_FD_NAME = 'unknown';
 
 /**
  * Far more than any real unit passes (one socket per peer plus the control socket); a

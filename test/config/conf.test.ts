@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { ConfResult, ConfSource, MAX_INCLUDE_DEPTH, readConf } from '../../src/config/conf';
+import { ConfResult, ConfSource, MAX_INCLUDE_DEPTH, readConf, wildcardMatcher } from '../../src/config/conf';
 import { ConfigError } from '../../src/config/diag';
 
 function errno(code: string, what: string, p: string): NodeJS.ErrnoException {
@@ -291,4 +291,19 @@ test('the in-memory source behaves like the real one (guards the tests above)', 
   assert.deepEqual(src.listDir('/d').sort(), ['a', 'e']);
   assert.throws(() => src.listDir('/nope'), { code: 'ENOENT' });
   assert.equal(path.dirname('/d/a'), '/d');
+});
+
+test('wildcardMatcher agrees with the regex it replaced (which was exponential in the stars)', () => {
+  const reference = (pattern: string) => {
+    const re = new RegExp(`^${pattern.split('').map((c) => (c === '*' ? '[^/]*' : c === '?' ? '[^/]' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('')}$`, 's');
+    return (name: string) => re.test(name) && (!name.startsWith('.') || pattern.startsWith('.'));
+  };
+  let seed = 7;
+  const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const word = (alphabet: string, max: number): string => Array.from({ length: rnd(max + 1) }, () => alphabet[rnd(alphabet.length)]).join('');
+  for (let i = 0; i < 20_000; i++) {
+    const pattern = word('ab*?./', 7);
+    const name = word('ab./', 9);
+    assert.equal(wildcardMatcher(pattern)(name), reference(pattern)(name), `${JSON.stringify(pattern)} against ${JSON.stringify(name)}`);
+  }
 });

@@ -49,6 +49,7 @@ const DEFAULTS: Settings = {
   maxAnswerBytes: 67108864,
   maxClientsPerPeer: 1024,
   maxQueuePerPeer: 1024,
+  maxBufferedBytes: 268435456,
   retryMaxMs: 60_000,
   rescanIntervalMs: 60_000,
   shutdownTimeoutMs: 5_000,
@@ -58,7 +59,8 @@ const DEFAULTS: Settings = {
   certFile: '/etc/gatewayc/certs/lonhostcert.pem',
   keyFile: '/etc/gatewayc/certs/lonhostkey.pem',
   allowInsecure: true,
-      localKeyDir: '/run/gatewayc/keys',
+  tlsPeerName: 'strict',
+  localKeyDir: '/run/gatewayc/keys',
   logLevel: 'info',
   socketGroup: undefined,
 };

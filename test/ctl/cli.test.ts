@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { controlConnectError, controlRequest, CtlError, peerConnectError } from '../../src/ctl/client';
 import { Io, runCli } from '../../src/ctl/main';
 import { requestLines } from '../../src/ctl/send';
@@ -188,13 +188,13 @@ describe('commands against a stand-in daemon', () => {
           ? { ok: false, error: '/etc/gatewayc/gatewayc.conf:3: gatewaycMaxSessions must be a positive integer, got "zero"', added: [], removed: [], reconnected: [], warnings: [] }
           : { ok: true, added: ['new1'], removed: ['old1'], reconnected: [], warnings: [] };
       case 'delayed':
-        return { ok: true, dir: '/spool', files: [{ name: '17.fsu3', peer: 'fsu3', size: 10, mtime: NOW - 5000 }] };
+        return { ok: true, dir: '/spool', files: [{ name: '17.fsu3', peer: 'fsu3', size: 10, mtime: NOW - 5000, rejected: null }] };
       default:
         return { ok: false, error: 'unknown op' };
     }
   };
 
-  test('set up', async () => {
+  before(async () => {
     control = await server((line) => {
       const req = JSON.parse(line) as Record<string, unknown>;
       seen.push(req);
@@ -254,7 +254,7 @@ describe('commands against a stand-in daemon', () => {
     assert.deepEqual(seen.at(-1), { op: 'delayed', peer: 'fsu3' });
     assert.match(r.out, /^NAME +PEER +AGE +SIZE\n17\.fsu3 +fsu3 +5 s +10 B\n/);
     const j = JSON.parse((await run(['delayed', '--json', '--socket', control])).out) as unknown;
-    assert.deepEqual(j, { dir: '/spool', files: [{ name: '17.fsu3', peer: 'fsu3', size: 10, mtime: NOW - 5000 }] });
+    assert.deepEqual(j, { dir: '/spool', files: [{ name: '17.fsu3', peer: 'fsu3', size: 10, mtime: NOW - 5000, rejected: null }] });
   });
 });
 
@@ -351,5 +351,95 @@ describe('check', () => {
     const r = await run(['check', '--config', conf]);
     assert.equal(r.code, 1);
     assert.match(r.out, new RegExp(`^${d}/tabs/hosts\\.tab: error: cannot read ${d}/tabs/hosts\\.tab: no such file or directory \\(lonTabDir is set at ${conf}:1\\)\n`));
+  });
+});
+
+describe('text from the daemon, a peer or a config file never acts on the terminal', () => {
+  // eslint-disable-next-line no-control-regex
+  const UNSAFE = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/u;
+  const safe = (s: string): boolean => !UNSAFE.test(s);
+  const NAMES = ['1.\x1b]0;owned\x07.fsu3', '2\x1b[2J\x1b[H.fsu3', '3\r\nmsul2  0 s  1 B.fsu3', '4\u009b31m\u202e.fsu3'];
+  let control = '';
+
+  test('set up a stand-in daemon that passes hostile text along', async () => {
+    control = await server((line) => {
+      const req = JSON.parse(line) as Record<string, unknown>;
+      switch (req.op) {
+        case 'delayed':
+          return `${JSON.stringify({ ok: true, dir: '/spool\x1b[8m', files: NAMES.map((name, i) => ({ name, peer: 'fsu3', size: i, mtime: NOW })) })}\n`;
+        case 'status': {
+          const st = sampleStatus();
+          (st.peers[2] as (typeof st.peers)[0]).lastError = 'peer said \u009b2J\u009d0;owned\u009c\u0085';
+          return `${JSON.stringify({ ok: true, ...st })}\n`;
+        }
+        case 'reload':
+          return `${JSON.stringify({ ok: false, error: '/etc/gatewayc/\x1b]0;x\x07.conf:1: bad\nreloaded: fine', added: [], removed: [], reconnected: [], warnings: [] })}\n`;
+        default:
+          return `${JSON.stringify({ ok: false, error: `unknown peer: \x1b[2J\u009b` })}\n`;
+      }
+    });
+  });
+
+  test('delayed: hostile spool file names, one row each, escaped; --json keeps the names', async () => {
+    for (const tty of [false, true]) {
+      const r = await run(['delayed', '--socket', control], { tty });
+      assert.equal(r.code, 0, r.err);
+      assert.ok(safe(r.out), JSON.stringify(r.out));
+      assert.equal(r.out.split('\n').length, 1 + NAMES.length + 3);
+      assert.match(r.out, /\n1\.\\x1b\]0;owned\\x07\.fsu3 /);
+      assert.match(r.out, /\n3\\r\\nmsul2 {2}0 s {2}1 B\.fsu3 /);
+      assert.match(r.out, /\n4\\x9b31m\\u202e\.fsu3 /);
+    }
+    const j = await run(['delayed', '--json', '--socket', control], { tty: true });
+    assert.ok(safe(j.out), JSON.stringify(j.out));
+    const parsed = JSON.parse(j.out) as { files: { name: string }[] };
+    assert.deepEqual(parsed.files.map((f) => f.name), NAMES, 'JSON escapes, which a parser undoes');
+  });
+
+  test('status: C1 controls in a last error are escaped, in the table and in --json', async () => {
+    const r = await run(['status', '--socket', control], { tty: true });
+    assert.equal(r.code, 0, r.err);
+    const ESC = '\x1b';
+    assert.ok(safe(r.out.replace(new RegExp(`${ESC}\\[[0-9;]*m`, 'g'), '')), JSON.stringify(r.out));
+    assert.match(r.out, /peer said \\x9b2J\\x9d0;owned\\x9c\\x85/);
+    const j = await run(['status', '--json', '--socket', control]);
+    assert.ok(safe(j.out));
+    assert.equal((JSON.parse(j.out) as { peers: { lastError: string }[] }).peers[2]?.lastError, 'peer said \u009b2J\u009d0;owned\u009c\u0085');
+  });
+
+  test('errors the daemon sends are one escaped line on stderr', async () => {
+    const r = await run(['reload', '--socket', control]);
+    assert.equal(r.code, 1);
+    assert.ok(safe(r.err), JSON.stringify(r.err));
+    assert.equal(r.err.split('\n').length, 2);
+    assert.match(r.err, /\\x1b\]0;x\\x07\.conf:1: bad\\nreloaded: fine\n$/);
+    const e = await run(['retry', '--socket', control]);
+    assert.ok(safe(e.err), JSON.stringify(e.err));
+  });
+
+  test('check: hostile hosts.tab and config text in warnings are escaped', async () => {
+    const d = fs.mkdtempSync(path.join(dir, 'check-'));
+    const conf = path.join(d, 'gatewayc.conf');
+    fs.writeFileSync(conf, `PerlSetVar lonTabDir ${d}\nPerlSetVar gatewayc\u009b2J\u202e 1\n`);
+    fs.writeFileSync(path.join(d, 'hosts.tab'), 'testhost:dom:library:me.example:10.0.0.1\nbad\u009b2J\u202e:dom:library:x:10.0.0.2\nmsul2:dom:library:l2.example:10.0.0.3\x1b[2J\n');
+    const r = await run(['check', '--config', conf]);
+    assert.equal(r.code, 0, r.err + r.out);
+    assert.ok(safe(r.out), JSON.stringify(r.out));
+    assert.match(r.out, /unknown key gatewayc\\x9b2J\\u202e/);
+    assert.equal(r.out.split('\n').length, 5, 'three warnings, the summary, the final newline');
+  });
+
+  test('send: the answer as it is into a pipe, escaped on a terminal', async () => {
+    const sockDir = path.join(dir, 'peers-hostile');
+    fs.mkdirSync(sockDir);
+    const answer = Buffer.from('ok \x1b]0;owned\x07 \u009b2J \u202e end', 'utf8');
+    const p = await server(() => `${answer.toString('utf8')}\n`);
+    fs.renameSync(p, path.join(sockDir, 'msul2'));
+    const piped = await run(['send', 'msul2', 'ping', '--sock-dir', sockDir]);
+    assert.equal(piped.code, 0);
+    assert.equal(piped.out, `${answer.toString('utf8')}\n`, 'scripts get the bytes');
+    const tty = await run(['send', 'msul2', 'ping', '--sock-dir', sockDir], { tty: true });
+    assert.equal(tty.code, 0);
+    assert.equal(tty.out, 'ok \\x1b]0;owned\\x07 \\x9b2J \\u202e end\n');
   });
 });

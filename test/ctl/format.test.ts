@@ -121,8 +121,8 @@ describe('other commands', () => {
   test('delayed: name, peer, age, size, and a total', () => {
     const out = formatDelayed(
       [
-        { name: '1700000000_12.fsu3', peer: 'fsu3', size: 2048, mtime: NOW - 3 * 60_000 },
-        { name: 'x.ucsd1', peer: 'ucsd1', size: null, mtime: null },
+        { name: '1700000000_12.fsu3', peer: 'fsu3', size: 2048, mtime: NOW - 3 * 60_000, rejected: null },
+        { name: 'x.ucsd1', peer: 'ucsd1', size: null, mtime: null, rejected: null },
       ],
       '/var/spool/gatewayc/delayed',
       NOW,
@@ -140,4 +140,79 @@ describe('other commands', () => {
     );
     assert.equal(formatDelayed([], '/d', NOW, 'fsu3'), 'No delayed messages waiting for fsu3 in /d.\n');
   });
+});
+
+// Text from the daemon, a peer, a spool file name or a config file reaches the
+// administrator's terminal: nothing in it may act on the terminal, break a line or
+// reorder what is shown.
+/** What a terminal would act on (C0 but \n, DEL, C1) or that reorders or hides text. */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/u;
+
+function assertSafe(out: string): void {
+  const m = UNSAFE.exec(out);
+  assert.equal(m, null, `raw U+${m?.[0].codePointAt(0)?.toString(16).padStart(4, '0')} at ${m?.index}: ${JSON.stringify(out)}`);
+}
+
+describe('hostile text is shown, never obeyed', () => {
+  const TITLE = '\x1b]0;owned\x07';
+  const CLEAR = '\x1b[2J\x1b[H';
+  const FAKE_ROW = '\rfsu3  up 3 h     ssl';
+
+  test('delayed: file names with ESC, BEL, CR and LF stay on their row, escaped', () => {
+    const files = [
+      { name: `${TITLE}.fsu3`, peer: 'fsu3', size: 1, mtime: NOW, rejected: null },
+      { name: `${CLEAR}x\nmsul2  peer.fsu3`, peer: 'fsu3', size: 2, mtime: NOW, rejected: null },
+      { name: `a${FAKE_ROW}.fsu3`, peer: `fsu3\u009b2J`, size: 3, mtime: NOW, rejected: null },
+    ];
+    const out = formatDelayed(files, `/spool\x1b[31m`, NOW);
+    assertSafe(out);
+    const lines = out.split('\n');
+    assert.equal(lines.length, 1 + files.length + 3, 'header, one row per file, blank, total, and the final newline');
+    assert.ok(lines[1]?.startsWith('\\x1b]0;owned\\x07.fsu3 '), lines[1]);
+    assert.ok(lines[2]?.startsWith('\\x1b[2J\\x1b[Hx\\nmsul2  peer.fsu3 '), lines[2]);
+    assert.match(lines[3] ?? '', /^a\\rfsu3 {2}up 3 h {5}ssl\.fsu3 +fsu3\\x9b2J /);
+    assert.match(lines[5] ?? '', /in \/spool\\x1b\[31m$/);
+  });
+
+  test('status: C1 controls and bidi overrides in a last error, escapes in ids and paths', () => {
+    const st = sampleStatus();
+    st.hostId = `msu1${TITLE}`;
+    st.configFiles = ['/etc/gatewayc/gatewayc.conf\n\u202eevil'];
+    st.hostsFile = `/etc/hosts.tab${CLEAR}`;
+    st.version = '0.1.0\x1bc';
+    const p = st.peers[2] as (typeof st.peers)[0];
+    p.lastError = 'peer answered \u009b2J\u009d0;owned\u009c then \u0085 and \u202e\u2066x\u2069 \x7f';
+    p.id = `fsu3${FAKE_ROW}`;
+    p.keyMode = 'ssl\u200f';
+    p.state = 'down\x08\x08up' as typeof p.state; // what a hostile daemon could send
+    for (const paint of [NO_COLOUR, COLOUR]) {
+      const out = formatStatus(st, { now: NOW, paint });
+      assertSafe(strip(out));
+      const lines = strip(out).split('\n');
+      assert.equal(lines.length, TABLE.length + 1, 'no row added, none split');
+      assert.ok(lines[7]?.startsWith('fsu3\\rfsu3  up 3 h     ssl  '), lines[7]);
+      assert.ok(lines[7]?.endsWith('peer answered \\x9b2J\\x9d0;owned\\x9c then \\x85 and \\u202e\\u2066x\\u2069 \\x7f'), lines[7]);
+      assert.equal(lines[0], 'gatewayc 0.1.0\\x1bc (pid 4242), up 2 d 5 h, host id msu1\\x1b]0;owned\\x07');
+      assert.equal(lines[1], 'config: /etc/gatewayc/gatewayc.conf\\n\\u202eevil');
+    }
+    // The only escape sequences left are the colours we add.
+    const coloured = formatStatus(st, { now: NOW, paint: COLOUR });
+    assert.ok(!strip(coloured).includes(ESC));
+  });
+
+  test('reload and retry: peer ids from the daemon are escaped', () => {
+    const r = formatReload({ ok: true, added: [`a${CLEAR}`], removed: ['b\nreloaded: all fine'], reconnected: [], warnings: [] });
+    assertSafe(r);
+    assert.equal(r.split('\n').length, 2);
+    const t = formatRetry([`x${TITLE}`, 'y\u009b']);
+    assertSafe(t);
+    assert.equal(t, 'retry: attempt counters reset, peers that are not up reconnect now: x\\x1b]0;owned\\x07, y\\x9b\n');
+  });
+});
+
+test('delayed: entries set aside keep their row too, with the reason escaped', () => {
+  const out = formatDelayed([{ name: 'x\x1b[2J.fsu3', peer: '', size: 1, mtime: NOW, rejected: 'not a regular file\r\n\u009b31m' }], '/spool', NOW);
+  assert.equal(UNSAFE.exec(out), null, JSON.stringify(out));
+  assert.match(out, /\nx\\x1b\[2J\.fsu3 +- +0 s +1 B +not a regular file\\r\\n\\x9b31m\n$/);
 });

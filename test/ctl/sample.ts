@@ -1,4 +1,4 @@
-import type { DaemonStatus, PeerStatus } from '../../src/ctl/format';
+import type { DaemonStatus, PeerStatus } from '../../src/control/protocol';
 
 /** A fixed moment, so that "in 12 s" and "3 min ago" come out the same every run. */
 export const NOW = Date.UTC(2026, 10, 27, 12, 0, 0);
@@ -43,6 +43,7 @@ export function sampleStatus(): DaemonStatus {
     configFiles: ['/etc/gatewayc/gatewayc.conf'],
     hostsFile: '/etc/gatewayc/hosts.tab',
     delayedDir: '/var/spool/gatewayc/delayed',
+    buffered: { bytes: 0, limit: 268435456 },
     peers: [
       peer('msul2', { sessions: { open: 3, busy: 2, opening: 0, max: 4 }, queued: 1, requests: 88211 }),
       peer('ucsd1', { lastError: 'peer closed the connection', lastErrorAt: NOW - 40 * 60_000, upSince: NOW - 39 * 60_000, conLost: 1, p50Ms: 31, p99Ms: 1250 }),

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
@@ -18,4 +19,9 @@ test('README opens with the two commands CI and a new user run', () => {
   assert.equal(blocks[0], 'npm ci && npm run demo');
   const ci = fs.readFileSync(path.resolve(__dirname, '..', '..', '..', '.ci', 'run'), 'utf8');
   assert.ok(ci.includes(blocks[1] as string), `.ci/run must run the README's test command: ${blocks[1]}`);
+});
+
+test('the packaged gatewayc.conf and gatewayc.conf(5) list the keys as the parser knows them (run: npm run gen-docs)', () => {
+  const r = spawnSync(process.execPath, [path.resolve(__dirname, '..', '..', '..', 'debian', 'gen-keys'), '--check'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
 });

@@ -213,6 +213,8 @@ describe('clients that send too much', () => {
       for (; written < 40 && !sock.destroyed; written++) if (!sock.write(line)) await new Promise((r) => sock.once('drain', r).once('close', r));
     })();
     await sleep(1500);
+    // On a loaded machine the first 4 MB may take longer to cross: wait for an answer.
+    for (let waited = 0; answers === 0 && waited < 10_000; waited += 100) await sleep(100);
     const grown = peak - base;
     clearInterval(sampler);
     sock.destroy();
@@ -262,7 +264,7 @@ describe('crowds', () => {
       await d.stop();
       d.cleanup();
     });
-    await d.waitLog((l) => / ready: /.test(l.msg), 10_000, 'ready');
+    await d.waitLog((l) => l.event === 'daemon.ready', 10_000, 'ready');
     assert.equal(await ask(d.socketPath('eta'), 'ping'), 'eta');
     const results = await Promise.all(Array.from({ length: 1000 }, () => oneShot(d.socketPath('eta'), 'ping\n', 10_000)));
     releaseAll();
@@ -294,7 +296,7 @@ describe('crowds', () => {
     assert.equal(ok.length, 4, 'one in flight and three queued are carried');
     assert.equal(lost.length, 6);
     for (const r of lost) assert.ok(r.ms < 300, `a request over the queue limit waited ${r.ms} ms`);
-    const warnings = d.logs.filter((l) => l.peer === 'iota' && /queue full \(gatewaycMaxQueue 3\)/.test(l.msg));
+    const warnings = d.logs.filter((l) => l.peer === 'iota' && l.event === 'request.queue-full');
     assert.equal(warnings.length, 1, 'one warning for the burst, not one per refused request');
     assert.equal(warnings[0]?.level, 40);
     assert.equal(await ask(d.socketPath('iota'), 'ping'), 'iota');

@@ -4,9 +4,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { SslExchangeResult, SslKeyExchange, TlsMaterial, parseKeyLine, describeTlsError } from '../../src/peer/keymode/ssl';
+import { PeerNameCheck, SslExchangeResult, SslKeyExchange, TlsMaterial, parseKeyLine, describeTlsError } from '../../src/peer/keymode/ssl';
 import { FakeTlsOptions, TlsServerSide } from '../support/fake-lond-tls';
-import { material, testPki } from '../support/certs';
+import { issue, material, testPki } from '../support/certs';
 
 const CLIENT = 'gwclient';
 const PEER = 'msul1';
@@ -98,7 +98,7 @@ interface ClientRun {
 }
 
 /** The client side: init:ssl, ok:ssl, then SslKeyExchange on the raw socket. */
-function runClient(port: number, mat: TlsMaterial, timeoutMs = 5000, closeNotify?: boolean): ClientRun {
+function runClient(port: number, mat: TlsMaterial, timeoutMs = 5000, closeNotify?: boolean, peerName?: PeerNameCheck): ClientRun {
   const socket = net.connect({ host: '127.0.0.1', port });
   socket.setNoDelay(true);
   socket.on('error', () => undefined);
@@ -143,7 +143,7 @@ function runClient(port: number, mat: TlsMaterial, timeoutMs = 5000, closeNotify
       rejectResult(new Error(`server answered ${answer}`));
       return;
     }
-    const ex = new SslKeyExchange({ peerId: PEER, material: mat, timeoutMs, write: (c) => socket.write(c), warn: (m) => warnings.push(m), closeNotify });
+    const ex = new SslKeyExchange({ peerId: PEER, material: mat, peerName, timeoutMs, write: (c) => socket.write(c), warn: (m) => warnings.push(m), closeNotify });
     exchange = ex;
     ex.result.then(
       (r) => {
@@ -191,11 +191,11 @@ describe('SslKeyExchange against a TLS lond', () => {
     await Promise.all(servers.map((s) => s.close()));
   });
 
-  async function setup(opts: Partial<FakeTlsOptions>, mat: TlsMaterial = clientMat, timeoutMs = 5000, closeNotify?: boolean) {
+  async function setup(opts: Partial<FakeTlsOptions>, mat: TlsMaterial = clientMat, timeoutMs = 5000, closeNotify?: boolean, peerName?: PeerNameCheck) {
     const key = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
     const srv = await startServer(() => ({ ...serverMat, sessionKey: key, ...opts }));
     servers.push(srv);
-    const client = runClient(srv.port, mat, timeoutMs, closeNotify);
+    const client = runClient(srv.port, mat, timeoutMs, closeNotify, peerName);
     sockets.push(client.socket);
     return { srv, client, key };
   }
@@ -301,11 +301,48 @@ describe('SslKeyExchange against a TLS lond', () => {
     await assert.rejects(client.result, /not valid yet/);
   });
 
-  it('warns, but goes on, when the certificate names another host', async () => {
+  it('refuses a certificate of our CA that names another host, before the key line', async () => {
     const other = pki.host('someotherhost');
-    const { client, key } = await setup({ cert: other.cert, key: other.key });
+    const { srv, client } = await setup({ cert: other.cert, key: other.key });
+    await assert.rejects(client.result, (e: Error) => {
+      assert.match(e.message, /^TLS key exchange with msul1 failed during the TLS handshake: the peer's certificate is for someotherhost, not for msul1/);
+      return true;
+    });
+    assert.deepEqual(srv.conns[0]?.lines, [], 'nothing in the clear after it');
+  });
+
+  it('names what it would have accepted: the host id and the hosts.tab host name', async () => {
+    const other = pki.host('someotherhost');
+    const { client } = await setup({ cert: other.cert, key: other.key }, clientMat, 5000, undefined, { names: [PEER, 'l1.msu.example'], policy: 'strict' });
+    await assert.rejects(client.result, /certificate is for someotherhost, not for msul1 \(its host id\) or l1\.msu\.example \(its host name in hosts\.tab\)/);
+  });
+
+  it('accepts the hosts.tab host name as CN, in any case', async () => {
+    const byName = issue('L1.MSU.Example', { issuer: pki.ca }, 'host:byname');
+    const { client, key } = await setup({ cert: byName.cert, key: byName.key }, clientMat, 5000, undefined, { names: [PEER, 'l1.msu.example'], policy: 'strict' });
     assert.deepEqual((await client.result).key, key);
-    assert.match(client.warnings.join('\n'), /certificate for someotherhost, not for its host id; accepted/);
+    assert.deepEqual(client.warnings, []);
+  });
+
+  it('accepts the host id as a DNS subject alternative name; a certificate with no CN and no matching name is refused', async () => {
+    const bySan = issue('x', { issuer: pki.ca, cn: 'unrelated', dns: ['elsewhere.example', 'MSUL1'] }, 'host:bysan');
+    const ok = await setup({ cert: bySan.cert, key: bySan.key });
+    assert.ok((await ok.client.result).key);
+    const anonymous = issue('y', { issuer: pki.ca, cn: null }, 'host:anon');
+    const bad = await setup({ cert: anonymous.cert, key: anonymous.key });
+    await assert.rejects(bad.client.result, /certificate is for no CN and no DNS or IP subject alternative name, not for msul1/);
+  });
+
+  it('gatewaycTlsPeerName ca-only: any certificate of our CA, with a warning', async () => {
+    const other = pki.host('someotherhost');
+    const { client, key } = await setup({ cert: other.cert, key: other.key }, clientMat, 5000, undefined, { names: [PEER], policy: 'ca-only' });
+    assert.deepEqual((await client.result).key, key);
+    assert.match(client.warnings.join('\n'), /certificate for someotherhost, not for msul1 \(its host id\); accepted since our CA signed it \(gatewaycTlsPeerName ca-only\)/);
+  });
+
+  it('ca-only still refuses a certificate of another CA', async () => {
+    const { client } = await setup({ cert: pki.foreign(PEER).cert, key: pki.foreign(PEER).key }, clientMat, 5000, undefined, { names: [PEER], policy: 'ca-only' });
+    await assert.rejects(client.result, /not signed by our CA/);
   });
 
   it('fails clearly when the peer hangs up on our certificate (signed by another CA)', async () => {

@@ -11,7 +11,9 @@ import * as path from 'node:path';
 import { Idea } from '../../src/crypto/idea';
 import { encodeEncryptedRequest } from '../../src/protocol/codec';
 import { LineReader, stripCR } from '../../src/protocol/framing';
+import { LineDialogue } from '../../src/peer/dialogue';
 import { HandshakeError } from '../../src/peer/handshake';
+import { systemClock } from '../../src/util/clock';
 import { InboundRouter, RawChannel, localHandshake, sslHandshake } from '../../src/peer/keymode/steps';
 import { FakeLond, FakeLondOptions, startLondNetwork } from '../support/fake-lond';
 import { FakeTlsOptions } from '../support/fake-lond-tls';
@@ -20,16 +22,25 @@ import { material, testPki } from '../support/certs';
 const CLIENT = 'gwclient';
 const PEER = 'msul1';
 
-/** The parts of a daemon session the key modes rely on, and nothing else. */
+/**
+ * The parts of a daemon session the key modes rely on, and nothing else: the daemon's own
+ * LineDialogue (one question at a time) and InboundRouter between the socket and a
+ * LineReader. Lines nobody asked for are recorded instead of failing the session, so the
+ * tests can see them.
+ */
 class MiniSession {
   readonly warnings: string[] = [];
   readonly unsolicited: string[] = [];
-  private waiter: { resolve(s: string): void; reject(e: Error): void; timer: NodeJS.Timeout } | undefined;
+  private readonly dialogue: LineDialogue;
   private readonly reader = new LineReader({ maxLineBytes: 1 << 20, onLine: (l) => this.onLine(l) });
   readonly router = new InboundRouter((c) => this.reader.push(c));
-  private failed: Error | undefined;
 
   private constructor(private readonly sock: net.Socket, private readonly askTimeoutMs: number) {
+    this.dialogue = new LineDialogue({
+      write: (line) => this.sock.write(Buffer.concat([line, Buffer.from('\n')])),
+      clock: systemClock,
+      onFault: (err) => this.fail(err),
+    });
     sock.on('data', (c: Buffer) => this.router.push(c));
     sock.on('error', (e) => this.fail(e));
     sock.on('close', () => this.fail(new Error('peer closed the connection')));
@@ -51,13 +62,9 @@ class MiniSession {
     };
   }
 
-  ask(line: string | Buffer): Promise<string> {
-    if (this.failed) return Promise.reject(this.failed);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.fail(new Error('no answer in time')), this.askTimeoutMs);
-      this.waiter = { resolve, reject, timer };
-      this.sock.write(Buffer.concat([typeof line === 'string' ? Buffer.from(line, 'latin1') : line, Buffer.from('\n')]));
-    });
+  async ask(line: string | Buffer): Promise<string> {
+    const answer = await this.dialogue.askAsync(typeof line === 'string' ? Buffer.from(line, 'latin1') : line, this.askTimeoutMs, 'test');
+    return answer.toString('latin1');
   }
 
   close(): void {
@@ -65,27 +72,14 @@ class MiniSession {
   }
 
   private onLine(raw: Buffer): void {
-    const w = this.waiter;
-    const line = stripCR(raw).toString('latin1');
-    if (!w) {
-      this.unsolicited.push(line);
-      return;
-    }
-    this.waiter = undefined;
-    clearTimeout(w.timer);
-    w.resolve(line);
+    const line = stripCR(raw);
+    if (!this.dialogue.waiting) this.unsolicited.push(line.toString('latin1'));
+    else this.dialogue.receive(line);
   }
 
   private fail(err: Error): void {
-    if (this.failed) return;
-    this.failed = err;
     this.router.close(err);
-    const w = this.waiter;
-    this.waiter = undefined;
-    if (w) {
-      clearTimeout(w.timer);
-      w.reject(err);
-    }
+    this.dialogue.close(err);
     this.sock.destroy();
   }
 }
@@ -277,7 +271,7 @@ describe('localHandshake', () => {
   it('removes the file when lond does not answer', async () => {
     const l = await lond({ keyModes: { local: true }, faults: { silent: true } });
     const s = await session(l, 200);
-    await assert.rejects(localHandshake(s.channel(), { dir }), /no answer in time/);
+    await assert.rejects(localHandshake(s.channel(), { dir }), /no answer to the test within 0\.2 s/);
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 

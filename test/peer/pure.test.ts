@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { backoffDelay } from '../../src/peer/backoff';
 import { HandshakeChannel, HandshakeError, insecureHandshake } from '../../src/peer/handshake';
-import { Deque } from '../../src/peer/queue';
-import { ownerOf } from '../../src/peer/spool';
+import { Deque } from '../../src/util/deque';
+import { ownerOf } from '../../src/delayed/spool';
 import { LatencyRing } from '../../src/peer/stats';
 
 test('backoff: exponential with equal jitter, capped', () => {
@@ -101,7 +101,7 @@ test('handshake: refusals and oddities', async () => {
 });
 
 test('throttled warning: at most one per interval, with the count it swallowed', async () => {
-  const { ThrottledWarning } = await import('../../src/peer/throttle');
+  const { ThrottledWarning } = await import('../../src/util/throttle');
   let now = 0;
   const out: string[] = [];
   const w = new ThrottledWarning(10_000, (more) => out.push(`w${more}`), () => now);

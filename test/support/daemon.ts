@@ -22,6 +22,8 @@ export interface DaemonSetup {
   env?: NodeJS.ProcessEnv;
   /** Wait for every peer socket and the ready line (default true). */
   waitReady?: boolean;
+  /** Run the daemon as this user (the test directory is given to it): attacks that need one. */
+  user?: { uid: number; gid: number };
 }
 
 export interface LogLine {
@@ -159,17 +161,24 @@ export async function startDaemon(setup: DaemonSetup, existingDir?: string): Pro
     writeConfig(configFile, dir, setup);
     writeHostsTab(dir, setup.hostId, setup.peers);
   }
-  return launch(dir, configFile, setup.peers.map((p) => p.id), setup.env, setup.waitReady ?? true);
+  return launch(dir, configFile, setup.peers.map((p) => p.id), setup.env, setup.waitReady ?? true, setup.user);
 }
 
-export async function launch(dir: string, configFile: string, peerIds: string[], env?: NodeJS.ProcessEnv, waitReady = true): Promise<TestDaemon> {
+function chownTree(p: string, uid: number, gid: number): void {
+  fs.chownSync(p, uid, gid);
+  if (fs.lstatSync(p).isDirectory()) for (const e of fs.readdirSync(p)) chownTree(path.join(p, e), uid, gid);
+}
+
+export async function launch(dir: string, configFile: string, peerIds: string[], env?: NodeJS.ProcessEnv, waitReady = true, user?: { uid: number; gid: number }): Promise<TestDaemon> {
+  if (user) chownTree(dir, user.uid, user.gid);
   const proc = spawn(process.execPath, [GATEWAYC, '--config', configFile], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_OPTIONS: '', ...env },
+    ...(user ? { uid: user.uid, gid: user.gid } : {}),
   });
   const d = new TestDaemon(proc, dir, configFile);
   if (waitReady) {
-    await d.waitLog((l) => typeof l.msg === 'string' && l.msg.includes(' ready: '), 10_000, 'the ready line');
+    await d.waitLog((l) => l.event === 'daemon.ready', 10_000, 'the ready line');
     for (const id of peerIds) {
       if (!fs.existsSync(d.socketPath(id))) throw new Error(`socket for ${id} missing after ready`);
     }

@@ -21,6 +21,8 @@ export interface LondFaults {
   closeAfterRequests?: number;
   /** Once the session is ready, stop reading the socket: the client's send buffer fills. */
   stopReading?: boolean;
+  /** After each answer, `data` again `afterMs` later, unasked (a lond that babbles while idle). */
+  lateData?: { afterMs: number; data: Buffer };
 }
 
 export interface RequestInfo {
@@ -447,6 +449,8 @@ class LondChild {
       this.write(Buffer.concat([body, Buffer.from('\n')]));
     }
     this.answered++;
+    const late = faults.lateData;
+    if (late) setTimeout(() => this.write(late.data), late.afterMs);
     const limit = faults.closeAfterRequests;
     if (limit !== undefined && this.answered >= limit) this.close();
   }

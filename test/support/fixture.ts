@@ -30,6 +30,8 @@ export interface Setup {
   extra?: Record<string, string>;
   /** Wait until every peer without faults is up (default false). */
   waitUp?: boolean;
+  /** Run the daemon as this user (see startDaemon). */
+  user?: { uid: number; gid: number };
 }
 
 /** Fake londs plus the real daemon configured for them, both torn down by `cleanup`. */
@@ -38,7 +40,7 @@ export async function londsAndDaemon(cleanup: Cleanup, s: Setup): Promise<{ net:
   cleanup.add(() => net.stop());
   for (const [id, f] of Object.entries(s.faults ?? {})) Object.assign(lond(net, id).faults, f);
   const peers = [...s.ids.map((id) => ({ id, address: net.addressOf(id) })), ...Object.entries(s.extra ?? {}).map(([id, address]) => ({ id, address }))];
-  const d = await startDaemon({ hostId: s.hostId, port: net.port, peers, settings: s.settings ?? {} });
+  const d = await startDaemon({ hostId: s.hostId, port: net.port, peers, settings: s.settings ?? {}, ...(s.user ? { user: s.user } : {}) });
   cleanup.add(async () => {
     await d.stop();
     d.cleanup();
@@ -47,7 +49,7 @@ export async function londsAndDaemon(cleanup: Cleanup, s: Setup): Promise<{ net:
     // Healthy peers are up before the test starts: a slow first handshake on a loaded
     // machine must not be mistaken for a fault under short request timeouts.
     const healthy = s.ids.filter((id) => !(id in (s.faults ?? {})));
-    await Promise.all(healthy.map((id) => d.waitLog((l) => l.peer === id && /^up /.test(l.msg), 10_000, `${id} up`)));
+    await Promise.all(healthy.map((id) => d.waitLog((l) => l.peer === id && l.event === 'peer.up', 10_000, `${id} up`)));
   }
   return { net, d };
 }

@@ -78,6 +78,11 @@ test('journal lines: errors give their message, child bindings are fields, inter
   assert.equal(lines.length, 5);
 });
 
+test('journal lines: the structured fields a sentence already says are left out', () => {
+  const line = journalLine(`${JSON.stringify({ level: 40, peer: 'p', event: 'peer.down', failures: 3, reason: 'refused', msg: 'down after 3 failed attempts: refused', file: 'x.p' })}\n`);
+  assert.equal(line, '<4>peer p: down after 3 failed attempts: refused file=x.p\n');
+});
+
 test('journalLine never passes a raw control character or newline', () => {
   const line = journalLine(`${JSON.stringify({ level: 40, msg: 'a\rb\u0007c\u001bd', peer: 'p\nq', k: 'v\u0000' })}\n`);
   assert.equal(line, '<4>peer p\\nq: a\\rb\\x07c\\x1bd k="v\\u0000"\n');
@@ -124,4 +129,9 @@ test('a child whose stdout matches JOURNAL_STREAM writes journal lines to fd 1; 
   );
   const json = run(path.join(dir, 'plain'), 'other').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.deepEqual(json.map((r) => [r.level, r.msg]), [[40, 'down after 5 failed attempts: connect ECONNREFUSED 10.1.1.1:5663'], [30, 'ready']]);
+});
+
+test('journalLine escapes C1 controls and bidi overrides too', () => {
+  const line = journalLine(`${JSON.stringify({ level: 40, msg: 'peer said \u009b2J\u0085x\u202ey', peer: 'p\u009d', k: 'v\u009c' })}\n`);
+  assert.equal(line, '<4>peer p\\x9d: peer said \\x9b2J\\x85x\\u202ey k=v\\x9c\n');
 });

@@ -5,7 +5,7 @@
 
 const HEADER = 5;
 /** Largest TLSCiphertext body any version allows (2^14 + 2048, TLS 1.2). */
-export const MAX_RECORD_BODY = 16384 + 2048;
+const MAX_RECORD_BODY = 16384 + 2048;
 
 /** change_cipher_spec (0x14), alert, handshake, application_data (0x17). */
 export function isTlsRecordType(byte: number): boolean {

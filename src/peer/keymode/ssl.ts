@@ -1,17 +1,27 @@
 import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
+import type { TlsMaterial } from '../../pki/material';
 import { RecordSplitter } from './records';
 
-/** PEM texts: the network's CA, this host's certificate and its private key. */
-export interface TlsMaterial {
-  ca: string | Buffer;
-  cert: string | Buffer;
-  key: string | Buffer;
+export type { TlsMaterial };
+
+/**
+ * Whom the peer's certificate must name (gatewaycTlsPeerName). Our CA's signature says a
+ * certificate belongs to some host of the network; only its name says which one. Without
+ * this check any host holding a network certificate could pose as any peer.
+ */
+export interface PeerNameCheck {
+  /** Names the certificate may carry as CN or DNS/IP subject alternative name (any case). */
+  names: readonly string[];
+  /** strict: one of `names` is required. ca-only: any certificate of our CA (with a warning). */
+  policy: 'strict' | 'ca-only';
 }
 
 export interface SslExchangeOptions {
   peerId: string;
   material: TlsMaterial;
+  /** Default: the peer id, strictly. */
+  peerName?: PeerNameCheck;
   /** For the whole exchange: TLS handshake, key line and our close_notify. */
   timeoutMs: number;
   /** Raw bytes to the TCP socket. */
@@ -81,6 +91,8 @@ export class SslKeyExchange {
   private heldBytes = 0;
   private lineParts: Buffer[] = [];
   private lineBytes = 0;
+  /** Set once the certificate's name was checked: no key line is taken before. */
+  private peerNamed = false;
   private key: Buffer | undefined;
   private writesOpen = true;
   private readonly timer: NodeJS.Timeout;
@@ -118,10 +130,9 @@ export class SslKeyExchange {
         cert: opts.material.cert,
         key: opts.material.key,
         rejectUnauthorized: true,
-        checkServerIdentity: (_host, cert) => {
-          this.checkPeerName(cert);
-          return undefined;
-        },
+        // Called by node only once the chain verified against our CA; an error returned
+        // here ends the handshake (the socket is destroyed with it) before any data.
+        checkServerIdentity: (_host, cert) => this.checkPeerName(cert),
       });
     } catch (err) {
       // Bad PEM or a key that does not match: checkPki() should have said so at start.
@@ -210,6 +221,13 @@ export class SslKeyExchange {
 
   private onKeyLine(line: Buffer): void {
     this.lineParts = [];
+    if (!this.peerNamed) {
+      // Unreachable as node calls checkServerIdentity before any data; kept so that a
+      // change there can never let an unchecked peer hand us a key.
+      line.fill(0);
+      this.fail("the key line came before the peer's certificate was checked");
+      return;
+    }
     const parsed = parseKeyLine(line);
     line.fill(0);
     if (typeof parsed === 'string') {
@@ -235,7 +253,7 @@ export class SslKeyExchange {
       this.finish();
       return;
     }
-    this.fail(describeTlsError(err));
+    this.fail(err instanceof PeerNameError ? err.message : describeTlsError(err));
   }
 
   private finish(): void {
@@ -273,27 +291,54 @@ export class SslKeyExchange {
 
   /**
    * LON-CAPA's host certificates carry the host id (lonHostID) as their CN, not a DNS
-   * name, so the usual host name check would fail on every network; what authenticates
-   * the peer is the signature of the network's own CA. A certificate naming another host
-   * is still worth a warning: it may be a copied certificate.
+   * name, so node's host name check (against the address we connect to) would fail on
+   * every network. The certificate must name the peer instead: its host id or its host
+   * name from hosts.tab, as CN or subject alternative name. Returns the error that ends
+   * the handshake, or undefined.
    */
-  private checkPeerName(cert: tls.PeerCertificate): void {
+  private checkPeerName(cert: tls.PeerCertificate): Error | undefined {
+    const check = this.opts.peerName ?? { names: [this.opts.peerId], policy: 'strict' };
     const names = certificateNames(cert);
-    const id = this.opts.peerId.toLowerCase();
-    if (names.some((n) => n.toLowerCase() === id)) return;
-    const shown = names.length > 0 ? names.slice(0, 4).join(', ') : 'no CN and no subject alternative name';
-    this.opts.warn(`peer ${this.opts.peerId} presented a certificate for ${shown}, not for its host id; accepted since our CA signed it`);
+    const wanted = check.names.filter((n) => n !== '');
+    const lower = new Set(wanted.map((n) => n.toLowerCase()));
+    if (names.some((n) => lower.has(n.toLowerCase()))) {
+      this.peerNamed = true;
+      return undefined;
+    }
+    const shown = names.length > 0 ? names.slice(0, 4).join(', ') + (names.length > 4 ? ', …' : '') : 'no CN and no DNS or IP subject alternative name';
+    const expected = describeExpected(this.opts.peerId, wanted);
+    if (check.policy === 'ca-only') {
+      this.peerNamed = true;
+      this.opts.warn(`peer ${this.opts.peerId} presented a certificate for ${shown}, not for ${expected}; accepted since our CA signed it (gatewaycTlsPeerName ca-only)`);
+      return undefined;
+    }
+    return new PeerNameError(
+      `the peer's certificate is for ${shown}, not for ${expected}: it belongs to another host of the network (gatewaycTlsPeerName ca-only would accept it)`,
+    );
   }
 }
 
-/** The CN(s) and DNS/URI/other subject alternative names of a peer certificate. */
+/** A certificate that names another host: said as it is, not as a TLS error code. */
+class PeerNameError extends Error {}
+
+/** "msul1 (its host id) or msul1.example.edu (its host name in hosts.tab)". */
+function describeExpected(peerId: string, names: readonly string[]): string {
+  const words = names.map((n) => (n === peerId ? `${n} (its host id)` : `${n} (its host name in hosts.tab)`));
+  return words.length > 0 ? words.join(' or ') : peerId;
+}
+
+/**
+ * The names a peer certificate gives its host: CN(s), DNS and IP subject alternative
+ * names. (URI and email names name something else; wildcards are not expanded: a
+ * LON-CAPA host certificate names one host.)
+ */
 export function certificateNames(cert: tls.PeerCertificate): string[] {
   const names: string[] = [];
   const cn = cert.subject?.CN as string | string[] | undefined;
   if (Array.isArray(cn)) names.push(...cn);
   else if (cn) names.push(cn);
   for (const entry of (cert.subjectaltname ?? '').split(',')) {
-    const m = /^\s*(?:DNS|URI|IP Address|email):(.*)$/.exec(entry);
+    const m = /^\s*(?:DNS|IP Address):(.*)$/.exec(entry);
     if (m) names.push(m[1].trim());
   }
   return names;

@@ -1,6 +1,6 @@
 import { HandshakeChannel, HandshakeError, describeReply } from '../handshake';
 import { createLocalKeyFile } from './local';
-import { describeBytes, SslKeyExchange, TlsMaterial } from './ssl';
+import { describeBytes, PeerNameCheck, SslKeyExchange, TlsMaterial } from './ssl';
 
 /**
  * What the ssl key mode needs from a session besides `ask`: for a while, the socket's
@@ -94,6 +94,8 @@ export interface SslHandshakeOptions {
   /** Sent as init:ssl:<version>. */
   version: string;
   material: TlsMaterial;
+  /** Whom the certificate must name; default the peer id, strictly (see PeerNameCheck). */
+  peerName?: PeerNameCheck;
   timeoutMs: number;
   /** See SslExchangeOptions.closeNotify (default true). */
   closeNotify?: boolean;
@@ -119,6 +121,7 @@ export async function sslHandshake(ch: RawChannel, opts: SslHandshakeOptions): P
     exchange = new SslKeyExchange({
       peerId: opts.peerId,
       material: opts.material,
+      peerName: opts.peerName,
       timeoutMs: opts.timeoutMs,
       write: (c) => raw.write(c),
       warn: (m) => ch.warn(m),

@@ -38,6 +38,15 @@ export class Deque<T> {
     for (let item = this.shift(); item !== undefined; item = this.shift()) fn(item);
   }
 
+  /** Keeps only the items `keep` accepts, in order. */
+  retain(keep: (item: T) => boolean): void {
+    const kept: T[] = [];
+    this.drain((item) => {
+      if (keep(item)) kept.push(item);
+    });
+    for (const item of kept) this.push(item);
+  }
+
   private grow(): void {
     const next: (T | undefined)[] = new Array(this.items.length * 2);
     for (let i = 0; i < this.count; i++) next[i] = this.items[(this.head + i) % this.items.length];

@@ -1,0 +1,487 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Logger } from '../log';
+import { Signal } from '../util/signal';
+import { SortedNames } from './sorted';
+
+/**
+ * Which peer a spool file is for: the longest known id that the name ends with after a
+ * dot. Ids are matched literally (an id is not a pattern), and "longest" settles names
+ * like `x.a.b` when both `b` and `a.b` are peers.
+ */
+export function ownerOf(name: string, ids: ReadonlySet<string>): string | undefined {
+  // The leftmost dot whose suffix is a known id gives the longest id.
+  for (let dot = name.indexOf('.', 1); dot >= 0; dot = name.indexOf('.', dot + 1)) {
+    const suffix = name.slice(dot + 1);
+    if (ids.has(suffix)) return suffix;
+  }
+  return undefined;
+}
+
+/** Where entries that are not deliverable messages are moved, inside the spool. */
+export const REJECTED_DIR = 'rejected';
+
+/** What reading one spool entry gave. */
+export type SpoolRead =
+  | { line: Buffer }
+  /** Nothing to deliver now: gone, empty, still being written, moved aside, or no memory for it. */
+  | { skip: 'vanished' | 'empty' | 'incomplete' | 'rejected' | 'unreadable' | 'no-room' };
+
+/** One entry as `gatewayctl delayed` shows it. */
+export interface SpoolEntry {
+  name: string;
+  peer: string;
+  size: number | null;
+  mtime: number | null;
+  /** Why it will not be delivered, for entries set aside; null for waiting messages. */
+  rejected: string | null;
+}
+
+export interface SpoolOptions {
+  dir: string;
+  rescanMs: number;
+  /** gatewaycMaxRequestBytes: a message is one request line. */
+  maxMessageBytes: number;
+}
+
+/** The part of the daemon-wide byte budget the spool needs: a message read is charged to it. */
+export interface SpoolBudget {
+  readonly full: boolean;
+  charge(n: number): void;
+}
+
+/** A file without its newline that was written this recently may still be being written. */
+const FRESH_MS = 2000;
+/** Names from inotify handled one by one up to this many; a bigger burst gets a full scan. */
+const EVENT_BATCH = 512;
+
+const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY;
+
+/**
+ * The delayed-message spool, read the way Postfix's pickup(8) reads its maildrop: any
+ * process of the web server writes here, so every entry is hostile until proven a
+ * message. An entry is opened without following links and without blocking, must be a
+ * regular file with one link, and is read up to one line's worth of bytes; anything else
+ * is moved into `rejected/`, logged once, listed by `gatewayctl delayed`, and never holds
+ * up the entries behind it. Nothing here is ever written, only renamed and removed.
+ *
+ * The directory is watched (inotify via fs.watch: the names that changed are looked at
+ * one by one) and rescanned periodically as a safety net, because watchers miss events
+ * on some file systems and after the directory is replaced. Scans read the directory in
+ * batches and keep each peer's names sorted incrementally, so a backlog of 100,000 files
+ * neither blocks the event loop nor makes each delivery cost a pass over all of them.
+ */
+export class Spool {
+  /** A peer has (new) files. */
+  readonly filesFor = new Signal<string>();
+
+  private opts: SpoolOptions;
+  private byPeer = new Map<string, SortedNames>();
+  private owner = new Map<string, string>();
+  private ids = new Set<string>();
+  /** Entries set aside this run that could not be moved (or not yet): never read again. */
+  private stuck = new Map<string, string>();
+  /** Why each entry was set aside this run (those moved as well as stuck ones). */
+  private reasons = new Map<string, string>();
+  /** Delivered but not removable: sent again only after a restart. */
+  private deliveredKept = new Set<string>();
+  private warnedEmpty = new Set<string>();
+  private watcher: fs.FSWatcher | undefined;
+  private rescanTimer: NodeJS.Timeout | undefined;
+  private scanQueued: NodeJS.Timeout | undefined;
+  private scanning: Promise<void> | undefined;
+  private scanAgain = false;
+  private changed = new Set<string>();
+  private changedOverflow = false;
+  private problem = '';
+  private running = false;
+
+  constructor(
+    opts: SpoolOptions,
+    private readonly log: Logger,
+    private readonly budget?: SpoolBudget,
+  ) {
+    this.opts = { ...opts };
+  }
+
+  get dir(): string {
+    return this.opts.dir;
+  }
+
+  setPeers(ids: Iterable<string>): void {
+    this.ids = new Set(ids);
+    this.queueScan(true);
+  }
+
+  start(): void {
+    this.running = true;
+    this.watch();
+    void this.scan();
+    this.rescanTimer = setInterval(() => {
+      if (!this.watcher) this.watch();
+      void this.scan();
+    }, this.opts.rescanMs);
+    this.rescanTimer.unref();
+  }
+
+  stop(): void {
+    this.running = false;
+    if (this.rescanTimer) clearInterval(this.rescanTimer);
+    if (this.scanQueued) clearTimeout(this.scanQueued);
+    this.rescanTimer = undefined;
+    this.scanQueued = undefined;
+    this.unwatch();
+  }
+
+  reconfigure(next: SpoolOptions): void {
+    const moved = next.dir !== this.opts.dir || next.rescanMs !== this.opts.rescanMs;
+    this.opts = { ...next };
+    if (!moved) return;
+    this.stop();
+    this.byPeer.clear();
+    this.owner.clear();
+    this.stuck.clear();
+    this.reasons.clear();
+    this.deliveredKept.clear();
+    this.warnedEmpty.clear();
+    this.start();
+  }
+
+  /** Number of waiting messages for a peer (status). */
+  backlog(peerId: string): number {
+    return this.byPeer.get(peerId)?.size ?? 0;
+  }
+
+  /** The oldest waiting message of a peer after `after` (oldest of all without it). */
+  next(peerId: string, after?: string): string | undefined {
+    return this.byPeer.get(peerId)?.after(after);
+  }
+
+  /**
+   * Reads one message; entries that are not messages are set aside on the way. A message
+   * read is charged to the budget (checked and charged before the bytes are allocated, so
+   * many peers reading at once cannot overshoot it); the caller gives it back with
+   * `release(line)` once the message is answered or given up.
+   */
+  async read(name: string): Promise<SpoolRead> {
+    if (!this.owner.has(name)) return { skip: 'vanished' };
+    const file = path.join(this.opts.dir, name);
+    let handle: fs.promises.FileHandle;
+    try {
+      handle = await fs.promises.open(file, OPEN_FLAGS);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
+        this.drop(name);
+        return { skip: 'vanished' };
+      }
+      if (code === 'ELOOP') return this.reject(name, 'a symbolic link');
+      if (code === 'EACCES' || code === 'EPERM') return this.reject(name, `not readable by gatewayc (${code}): the web server must write group-readable files`);
+      if (code === 'ENXIO') return this.reject(name, 'not a regular file (a socket or device)');
+      this.log.warn({ event: 'delayed.unreadable', file: name, code }, `cannot open delayed message ${name}: ${code ?? (err as Error).message}; trying again later`);
+      return { skip: 'unreadable' };
+    }
+    try {
+      const st = await handle.stat();
+      if (!st.isFile()) return await this.reject(name, `not a regular file (${kindOf(st)})`);
+      if (st.nlink > 1) return await this.reject(name, `has ${st.nlink} hard links (a message file has one)`);
+      const max = this.opts.maxMessageBytes;
+      const want = Math.min(st.size, max + 1);
+      if (this.budget?.full) return { skip: 'no-room' };
+      this.budget?.charge(want);
+      const buf = Buffer.alloc(want);
+      try {
+        return await this.readLine(name, handle, buf, want, st.mtimeMs);
+      } finally {
+        this.budget?.charge(-want);
+      }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EISDIR') return this.reject(name, 'not a regular file (a directory)');
+      this.log.warn({ event: 'delayed.unreadable', file: name, code }, `cannot read delayed message ${name}: ${code ?? (err as Error).message}; trying again later`);
+      return { skip: 'unreadable' };
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+  }
+
+  /** A message read by read() is answered or given up: its bytes leave the budget. */
+  release(line: Buffer): void {
+    this.budget?.charge(-line.length);
+  }
+
+  private async readLine(name: string, handle: fs.promises.FileHandle, buf: Buffer, want: number, mtimeMs: number): Promise<SpoolRead> {
+    const max = this.opts.maxMessageBytes;
+    let got = 0;
+    while (got < want) {
+      const { bytesRead } = await handle.read(buf, got, want - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    const data = buf.subarray(0, got);
+    const nl = data.indexOf(10);
+    const line = nl >= 0 ? data.subarray(0, nl) : data;
+    if (line.length > max) return await this.reject(name, `its first line is longer than gatewaycMaxRequestBytes (${max} bytes)`);
+    if (nl < 0 && Date.now() - mtimeMs < FRESH_MS) return { skip: 'incomplete' };
+    if (line.length === 0) {
+      if (!this.warnedEmpty.has(name)) {
+        this.warnedEmpty.add(name);
+        this.log.warn({ event: 'delayed.empty', file: name }, 'delayed message file is empty: left in place');
+      }
+      return { skip: 'empty' };
+    }
+    const copy = Buffer.from(line);
+    this.budget?.charge(copy.length);
+    return { line: copy };
+  }
+
+  /** Removes a delivered message. One that cannot be removed is not sent again by this run. */
+  async remove(name: string): Promise<void> {
+    try {
+      await fs.promises.unlink(path.join(this.opts.dir, name));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') {
+        this.deliveredKept.add(name);
+        this.log.error({ event: 'delayed.not-removed', file: name, code }, `delivered delayed message ${name} cannot be removed (${code ?? (err as Error).message}): it will be sent again after a restart`);
+      }
+    }
+    this.drop(name);
+  }
+
+  /** Waiting messages and entries set aside, oldest first per peer (for `gatewayctl delayed`). */
+  async describe(peerId?: string): Promise<SpoolEntry[]> {
+    const out: SpoolEntry[] = [];
+    const statOf = async (file: string): Promise<{ size: number | null; mtime: number | null }> => {
+      try {
+        const st = await fs.promises.lstat(file);
+        return { size: st.size, mtime: st.mtimeMs };
+      } catch {
+        return { size: null, mtime: null };
+      }
+    };
+    for (const [peer, names] of this.byPeer) {
+      if (peerId !== undefined && peer !== peerId) continue;
+      for (const name of names.all()) out.push({ name, peer, ...(await statOf(path.join(this.opts.dir, name))), rejected: null });
+    }
+    for (const [name, reason] of this.stuck) {
+      const peer = ownerOf(name, this.ids) ?? '';
+      if (peerId !== undefined && peer !== peerId) continue;
+      out.push({ name, peer, ...(await statOf(path.join(this.opts.dir, name))), rejected: reason });
+    }
+    const rejectedDir = path.join(this.opts.dir, REJECTED_DIR);
+    let moved: string[] = [];
+    try {
+      moved = await fs.promises.readdir(rejectedDir);
+    } catch {
+      // none set aside yet
+    }
+    for (const name of moved) {
+      const peer = ownerOf(name, this.ids) ?? ownerOf(name.replace(/~\d+$/, ''), this.ids) ?? '';
+      if (peerId !== undefined && peer !== peerId) continue;
+      const reason = this.reasons.get(name) ?? 'set aside by an earlier run';
+      out.push({ name: `${REJECTED_DIR}/${name}`, peer, ...(await statOf(path.join(rejectedDir, name))), rejected: reason });
+    }
+    return out;
+  }
+
+  // ---- what the spool holds ----
+
+  /** Adds the names not known yet; returns the peers that got new ones. */
+  private add(names: Iterable<[name: string, peer: string]>): Set<string> {
+    const fresh = new Map<string, string[]>();
+    for (const [name, peer] of names) {
+      if (this.owner.has(name) || this.stuck.has(name) || this.deliveredKept.has(name)) continue;
+      this.owner.set(name, peer);
+      let list = fresh.get(peer);
+      if (!list) fresh.set(peer, (list = []));
+      list.push(name);
+    }
+    for (const [peer, list] of fresh) {
+      let sorted = this.byPeer.get(peer);
+      if (!sorted) this.byPeer.set(peer, (sorted = new SortedNames()));
+      if (list.length === 1) sorted.insert(list[0] as string);
+      else sorted.insertMany(list);
+    }
+    return new Set(fresh.keys());
+  }
+
+  private drop(name: string): void {
+    const peer = this.owner.get(name);
+    this.warnedEmpty.delete(name);
+    if (peer === undefined) return;
+    this.owner.delete(name);
+    const list = this.byPeer.get(peer);
+    list?.remove(name);
+    if (list && list.size === 0) this.byPeer.delete(peer);
+  }
+
+  /**
+   * Sets an entry aside: moved into rejected/ when the directory lets us (a rename, which
+   * never follows a link), remembered for this run otherwise. Logged once either way.
+   */
+  private async reject(name: string, reason: string): Promise<SpoolRead> {
+    this.drop(name);
+    const target = await this.moveAside(name);
+    if (target !== undefined) {
+      this.reasons.set(target, reason);
+      this.log.warn({ event: 'delayed.rejected', file: name, reason, movedTo: `${REJECTED_DIR}/${target}` }, `spool entry ${name} is not a deliverable message (${reason}): moved to ${REJECTED_DIR}/`);
+    } else {
+      this.stuck.set(name, reason);
+      this.log.warn({ event: 'delayed.rejected', file: name, reason }, `spool entry ${name} is not a deliverable message (${reason}): skipped (it cannot be moved to ${REJECTED_DIR}/)`);
+    }
+    return { skip: 'rejected' };
+  }
+
+  private async moveAside(name: string): Promise<string | undefined> {
+    const dir = path.join(this.opts.dir, REJECTED_DIR);
+    try {
+      await fs.promises.mkdir(dir, { mode: 0o750 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return undefined;
+    }
+    for (let i = 0; i < 5; i++) {
+      const target = i === 0 ? name : `${name}~${Date.now()}${i}`;
+      try {
+        await fs.promises.lstat(path.join(dir, target));
+        continue; // taken: never replace what an earlier rejection left
+      } catch {
+        // free
+      }
+      try {
+        await fs.promises.rename(path.join(this.opts.dir, name), path.join(dir, target));
+        return target;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EEXIST' && code !== 'ENOTEMPTY') return undefined;
+      }
+    }
+    return undefined;
+  }
+
+  // ---- watching and scanning ----
+
+  private watch(): void {
+    this.unwatch();
+    try {
+      const w = fs.watch(this.opts.dir, { persistent: false }, (_event, name) => {
+        const n = name === null ? undefined : String(name);
+        // An event naming the directory itself: it was removed or renamed, and the inotify
+        // watch died with it. A recreated directory (often on the same inode number) needs
+        // a new watch, which the rescan timer sets up.
+        if (n === path.basename(this.opts.dir)) this.unwatch(w);
+        this.noteChange(n);
+      });
+      this.watcher = w;
+      w.on('error', () => {
+        this.unwatch(w);
+        this.queueScan(true);
+      });
+    } catch {
+      this.watcher = undefined; // reported by scan(); the rescan timer tries again
+    }
+  }
+
+  private unwatch(w: fs.FSWatcher | undefined = this.watcher): void {
+    w?.close();
+    if (this.watcher === w) this.watcher = undefined;
+  }
+
+  private noteChange(name: string | undefined): void {
+    if (name === undefined || this.changed.size >= EVENT_BATCH) this.changedOverflow = true;
+    else this.changed.add(name);
+    this.queueScan(false);
+  }
+
+  /** Coalesces bursts of events (a client writing many files) into one look. */
+  private queueScan(full: boolean): void {
+    if (full) this.changedOverflow = true;
+    if (this.scanQueued || !this.running) return;
+    this.scanQueued = setTimeout(() => {
+      this.scanQueued = undefined;
+      void this.scan();
+    }, 20);
+  }
+
+  /** Looks at what changed: the names inotify gave, or the whole directory. */
+  scan(): Promise<void> {
+    if (this.scanning) {
+      this.scanAgain = true;
+      return this.scanning;
+    }
+    const full = this.changedOverflow || this.changed.size === 0;
+    const names = [...this.changed];
+    this.changed.clear();
+    this.changedOverflow = false;
+    this.scanning = (full ? this.fullScan() : this.partialScan(names)).finally(() => {
+      this.scanning = undefined;
+      if (this.scanAgain) {
+        this.scanAgain = false;
+        void this.scan();
+      }
+    });
+    return this.scanning;
+  }
+
+  private async partialScan(names: string[]): Promise<void> {
+    const found: [string, string][] = [];
+    for (const name of names) {
+      if (name.startsWith('.') || name === REJECTED_DIR) continue;
+      const owner = ownerOf(name, this.ids);
+      let exists = true;
+      try {
+        await fs.promises.lstat(path.join(this.opts.dir, name));
+      } catch {
+        exists = false;
+      }
+      if (!exists) {
+        this.drop(name);
+        this.stuck.delete(name);
+        this.deliveredKept.delete(name);
+      } else if (owner !== undefined) {
+        found.push([name, owner]);
+      }
+    }
+    for (const peer of this.add(found)) this.filesFor.emit(peer);
+  }
+
+  private async fullScan(): Promise<void> {
+    const seen = new Set<string>();
+    try {
+      const dir = await fs.promises.opendir(this.opts.dir, { bufferSize: 256 });
+      for await (const entry of dir) seen.add(entry.name);
+    } catch (err) {
+      const msg = `cannot read the delayed-message directory ${this.opts.dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+      if (msg !== this.problem) this.log.error({ event: 'spool.unreadable', dir: this.opts.dir, code: (err as NodeJS.ErrnoException).code }, msg);
+      this.problem = msg;
+      this.unwatch(); // whatever comes back at this path needs a new watch
+      return;
+    }
+    if (this.problem) this.log.info({ event: 'spool.readable', dir: this.opts.dir }, `delayed-message directory ${this.opts.dir} is readable again`);
+    this.problem = '';
+    for (const name of [...this.owner.keys()]) {
+      if (!seen.has(name) || ownerOf(name, this.ids) !== this.owner.get(name)) this.drop(name);
+    }
+    for (const set of [this.stuck, this.deliveredKept, this.warnedEmpty] as const) {
+      for (const name of [...set.keys()]) if (!seen.has(name)) set.delete(name);
+    }
+    const found: [string, string][] = [];
+    let n = 0;
+    for (const name of seen) {
+      if (name.startsWith('.') || name === REJECTED_DIR) continue;
+      const owner = ownerOf(name, this.ids);
+      if (owner !== undefined) found.push([name, owner]);
+      // A large directory: let the event loop breathe between slices.
+      if (++n % 4096 === 0) await new Promise((r) => setImmediate(r));
+    }
+    for (const peer of this.add(found)) this.filesFor.emit(peer);
+  }
+}
+
+function kindOf(st: fs.Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a file';
+}
