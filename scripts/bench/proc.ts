@@ -39,3 +39,12 @@ export function ownCpuSeconds(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
 }
+
+/** Open descriptors of another process (its /proc/<pid>/fd entries); NaN when it is gone or hidden. */
+export function fdCount(pid: number): number {
+  try {
+    return fs.readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return NaN;
+  }
+}
