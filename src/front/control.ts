@@ -2,7 +2,7 @@ import * as net from 'node:net';
 import type { ControlRequest } from '../control/protocol';
 import type { Logger } from '../log';
 import { LineReader } from '../protocol/framing';
-import { closeServer, listenUnix, SocketSource } from './unix-socket';
+import { closeServer, listenUnix, MadeSocket, SocketSource } from './unix-socket';
 
 export type ControlHandler = (req: ControlRequest) => Promise<object>;
 
@@ -16,7 +16,7 @@ const MAX_CONTROL_LINE = 64 * 1024;
  */
 export class ControlServer {
   private server: net.Server | undefined;
-  private source: SocketSource | undefined;
+  private made: MadeSocket | undefined;
 
   constructor(
     private readonly handler: ControlHandler,
@@ -26,8 +26,7 @@ export class ControlServer {
   async listen(source: SocketSource): Promise<void> {
     const server = net.createServer((sock) => this.serve(sock));
     this.server = server;
-    this.source = source;
-    await listenUnix(server, source, { mode: 0o660, warn: (m) => this.log.warn({ event: 'socket.chown-failed' }, m) });
+    this.made = await listenUnix(server, source, { mode: 0o660, warn: (m) => this.log.warn({ event: 'socket.chown-failed' }, m) });
   }
 
   private serve(sock: net.Socket): void {
@@ -67,7 +66,6 @@ export class ControlServer {
   async close(): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    const s = this.source;
-    await closeServer(server, s && !('fd' in s) ? s.path : undefined);
+    await closeServer(server, this.made);
   }
 }

@@ -4,7 +4,7 @@ import type { ByteBudget } from '../util/budget';
 import type { Clock } from '../util/clock';
 import { ThrottledWarning } from '../util/throttle';
 import { ClientConnection, RequestSink } from './client';
-import { closeServer, listenUnix, SocketSource } from './unix-socket';
+import { closeServer, listenUnix, MadeSocket, SocketSource } from './unix-socket';
 
 export type { SocketSource };
 
@@ -33,6 +33,7 @@ const REFUSED_LINGER_MS = 1000;
  */
 export class PeerListener {
   private server: net.Server | undefined;
+  private made: MadeSocket | undefined;
   private readonly clients = new Set<ClientConnection>();
   private sink: RequestSink;
   private opts: ListenerOptions;
@@ -85,7 +86,7 @@ export class PeerListener {
   async listen(): Promise<void> {
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (sock) => this.accept(sock));
     this.server = server;
-    await listenUnix(server, this.source, {
+    this.made = await listenUnix(server, this.source, {
       // Only the web server's group may talk to a peer.
       mode: 0o660,
       ...(this.opts.gid !== undefined ? { gid: this.opts.gid } : {}),
@@ -124,7 +125,7 @@ export class PeerListener {
   async close(unlink: boolean): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    await closeServer(server, unlink && !this.inherited ? this.source.path : undefined);
+    await closeServer(server, unlink ? this.made : undefined);
   }
 
   /** Stop: every client connection finishes what it asked (see ClientConnection.drain). */

@@ -21,10 +21,10 @@ export interface SocketAccess {
  * permissions must not let strangers in meanwhile (the socket directories are 0755 and
  * owned by us or by systemd).
  */
-export async function listenUnix(server: net.Server, source: SocketSource, access: SocketAccess): Promise<void> {
+export async function listenUnix(server: net.Server, source: SocketSource, access: SocketAccess): Promise<MadeSocket | undefined> {
   if ('fd' in source) {
     await listenOn(server, { fd: source.fd });
-    return;
+    return undefined;
   }
   const p = source.path;
   await fs.promises.mkdir(path.dirname(p), { recursive: true, mode: 0o755 });
@@ -33,21 +33,35 @@ export async function listenUnix(server: net.Server, source: SocketSource, acces
   await fs.promises.chmod(p, access.mode);
   // Under systemd the socket directory is set-group-id with the right group already (and
   // the syscall filter forbids chown): nothing to do, nothing to warn about.
-  if (access.gid !== undefined && (await fs.promises.stat(p)).gid !== access.gid) {
+  const st = await fs.promises.stat(p);
+  if (access.gid !== undefined && st.gid !== access.gid) {
     await fs.promises.chown(p, -1, access.gid).catch((err: NodeJS.ErrnoException) => {
       access.warn(`cannot give ${p} group ${access.gid}: ${err.code ?? err.message}`);
     });
   }
+  return { path: p, ino: st.ino };
+}
+
+/** A socket path this process made: removed on close only while it is still this one. */
+export interface MadeSocket {
+  path: string;
+  ino: number;
 }
 
 /**
- * Stops accepting at once; the path is removed when `unlink` names one we made. Does not
- * wait for the connections already accepted (server.close()'s callback would): their
- * owners decide when they end.
+ * Stops accepting at once; the path is removed when `made` names one we made — and only
+ * if it is still that socket: a peer removed and re-added by reloads may already have a
+ * new socket at the same path. Does not wait for the connections already accepted
+ * (server.close()'s callback would): their owners decide when they end.
  */
-export async function closeServer(server: net.Server | undefined, unlink?: string): Promise<void> {
+export async function closeServer(server: net.Server | undefined, made?: MadeSocket): Promise<void> {
   server?.close();
-  if (unlink !== undefined) await fs.promises.rm(unlink, { force: true });
+  if (made === undefined) return;
+  try {
+    if ((await fs.promises.lstat(made.path)).ino === made.ino) await fs.promises.unlink(made.path);
+  } catch {
+    // gone already
+  }
 }
 
 function listenOn(server: net.Server, target: { fd: number } | { path: string }): Promise<void> {

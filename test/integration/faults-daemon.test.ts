@@ -219,6 +219,29 @@ describe('configuration troubles', () => {
   });
 });
 
+test('a peer removed, then re-added, keeps its new socket when a client of its old one leaves (found by the soak)', async () => {
+  const network = await startLondNetwork(['p1', 'p2'], HOST);
+  cleanup.add(() => network.stop());
+  const peers = (ids: string[]): { id: string; address: string }[] => ids.map((id) => ({ id, address: network.addressOf(id) }));
+  const d = await startDaemon({ hostId: HOST, port: network.port, peers: peers(['p1', 'p2']), settings: FAST });
+  cleanup.add(async () => {
+    await d.stop();
+    d.cleanup();
+  });
+  const idle = await Client.connect(d.socketPath('p2'));
+  writeHostsTab(d.dir, HOST, peers(['p1']));
+  d.signal('SIGHUP');
+  await d.waitLog((x) => x.event === 'reload.done' && x.peers === 1, 5000, 'p2 removed');
+  await sleep(300);
+  writeHostsTab(d.dir, HOST, peers(['p1', 'p2']));
+  d.signal('SIGHUP');
+  await d.waitLog((x) => x.event === 'reload.done' && x.peers === 2, 5000, 'p2 back');
+  idle.close();
+  await sleep(300);
+  assert.ok(fs.existsSync(d.socketPath('p2')), 'the re-added peer lost its socket');
+  assert.equal(await ask(d.socketPath('p2'), 'ping'), 'p2');
+});
+
 describe('security', () => {
   test('peer ids with "/", "..", control characters are rejected with their line and never become paths', async () => {
     const network = await startLondNetwork(['fine'], HOST);
