@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FakeLond, LondNetwork, startLondNetwork } from '../support/fake-lond';
 import { buildDeb, Container, DEBIAN_NUMBER, Release, RELEASES, step, systemTestsUnavailable } from './harness';
-import { CLIENT_JS, entryMessage, JournalEntry, Systemd, waitFor } from './systemd-helpers';
+import { CLIENT_JS, entryMessage, JournalEntry, secondsSince, Systemd, waitFor } from './systemd-helpers';
 
 const SOCKETS = '/home/httpd/perl/sockets';
 const SPOOL = `${SOCKETS}/delayed`;
@@ -33,9 +33,6 @@ const OTHER = 'mallory';
 
 const unavailable = systemTestsUnavailable();
 
-function secondsSince(t0: number): string {
-  return `${((Date.now() - t0) / 1000).toFixed(1)} s`;
-}
 
 function releaseSuite(release: Release): void {
   const n = DEBIAN_NUMBER[release];

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KEYS } from '../../src/config/settings';
 import { ask, sleep } from '../support/daemon';
+import { secondsSince } from './systemd-helpers';
 import { FakeLond, LondNetwork, startLondNetwork } from '../support/fake-lond';
 import { buildDeb, cacheDir, Container, DEBIAN_NUMBER, Release, RELEASES, REPO, run, step, systemTestsUnavailable } from './harness';
 
@@ -127,9 +128,6 @@ function describeCounts(c: Counts): string {
   return `${c.ok} answered, ${c.conLost} con_lost, ${c.wrong.length} wrong, errors: ${errors}, socket missing ${c.missing}×`;
 }
 
-function secondsSince(t0: number): string {
-  return `${((Date.now() - t0) / 1000).toFixed(1)} s`;
-}
 
 function releaseSuite(release: Release): void {
   const n = DEBIAN_NUMBER[release];

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { LondNetwork, startLondNetwork } from '../support/fake-lond';
 import { buildDeb, cacheDir, Container, DEBIAN_NUMBER, Release, RELEASES, run, step, systemTestsUnavailable } from './harness';
-import { sleep, Systemd, waitFor } from './systemd-helpers';
+import { secondsSince, sleep, Systemd, waitFor } from './systemd-helpers';
 
 const SOCKETS = '/run/gatewayc/sockets';
 const CONF = '/etc/gatewayc/gatewayc.conf';
@@ -115,9 +115,6 @@ interface Row { operation: string; run: number; counts: Counts; detail: string }
 
 const unavailable = systemTestsUnavailable();
 
-function secondsSince(t0: number): string {
-  return `${((Date.now() - t0) / 1000).toFixed(1)} s`;
-}
 
 /** A time span as systemctl show prints it ("10s", "1min 30s", "500ms") in ms. */
 function timespanMs(text: string): number {

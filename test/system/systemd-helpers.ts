@@ -34,6 +34,10 @@ process.stdin.on('end', () => {
 });
 `;
 
+export function secondsSince(t0: number): string {
+  return `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

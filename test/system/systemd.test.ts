@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { testPki } from '../support/certs';
 import { FakeLond, LondNetwork, startLondNetwork } from '../support/fake-lond';
 import { buildDeb, Container, DEBIAN_NUMBER, Release, RELEASES, step, systemTestsUnavailable } from './harness';
-import { entryMessage, entryText, sleep, Systemd, waitFor } from './systemd-helpers';
+import { entryMessage, entryText, secondsSince, sleep, Systemd, waitFor } from './systemd-helpers';
 
 const SOCKETS = '/run/gatewayc/sockets';
 const CONF = '/etc/gatewayc/gatewayc.conf';
@@ -30,9 +30,6 @@ const WATCHDOG_DROPIN = '/etc/systemd/system/gatewayc.service.d/90-system-test-w
 
 const unavailable = systemTestsUnavailable();
 
-function secondsSince(t0: number): string {
-  return `${((Date.now() - t0) / 1000).toFixed(1)} s`;
-}
 
 function releaseSuite(release: Release): void {
   const n = DEBIAN_NUMBER[release];
