@@ -43,6 +43,14 @@ function statFields(pid: number): string[] | undefined {
   }
 }
 
+function readComm(pid: number): string | undefined {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
 function childrenOf(pid: number): number[] {
   return fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => statFields(p)?.[1] === String(pid));
 }
@@ -144,9 +152,11 @@ function releaseSuite(release: Release): void {
       demoExited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
       const nspawnPid = child.pid ?? assert.fail('systemd-nspawn did not start');
 
-      // The wrapper is the container's PID 1, nspawn's child.
+      // The wrapper (sh) is the container's PID 1, nspawn's child. nspawn may fork a helper
+      // of its own first, which exits again: only the shell is the container.
+      const isWrapper = (p: number): boolean => statFields(p)?.[0] !== 'Z' && readComm(p) === 'sh';
       while (inner === undefined && Date.now() - t0 < 30_000 && child.exitCode === null) {
-        inner = childrenOf(nspawnPid).find((p) => statFields(p)?.[0] !== 'Z');
+        inner = childrenOf(nspawnPid).find(isWrapper);
         if (inner === undefined) await sleep(50);
       }
       assert.ok(inner !== undefined, `no container started:\n${output}`);
