@@ -99,7 +99,7 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'gatewaycMaxAnswerBytes', field: 'maxAnswerBytes', kind: 'count', default: '67108864',
     doc: 'Longest answer line (bytes) accepted from a peer; a longer one closes that session.' },
   { key: 'gatewaycMaxClients', field: 'maxClientsPerPeer', kind: 'count', default: '1024',
-    doc: 'Client connections at once on each peer socket.' },
+    doc: 'Client connections at once on each peer socket. When all are taken, a new client gets the slot of the one idle longest (nothing asked, or its request answered; a half-sent line counts as nothing asked), which gets `con_lost`; only when none is idle is the new client answered `con_lost`.' },
   { key: 'gatewaycMaxQueue', field: 'maxQueuePerPeer', kind: 'count', default: '1024',
     doc: 'Requests waiting for a session, per peer; beyond that new requests are answered con_lost.' },
   { key: 'gatewaycMaxBufferedBytes', field: 'maxBufferedBytes', kind: 'count', default: '268435456',

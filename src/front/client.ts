@@ -42,6 +42,8 @@ const READ_AHEAD_BYTES = 1024 * 1024;
  * reads holds at most this plus one answer, however many requests it pipelines.
  */
 const UNSENT_HIGH_WATER = 1024 * 1024;
+/** A displaced client gets this long to take its con_lost before its connection is cut. */
+const FAREWELL_LINGER_MS = 1000;
 
 type Item = { line: Buffer } | { preset: Buffer };
 
@@ -72,6 +74,8 @@ export class ClientConnection implements BudgetWaiter, BudgetHolder {
   private answeredCount = 0;
   private waitingForRoom = false;
   private readonly reader: LineReader;
+  /** Connected, or last byte read from the client or flushed to it. */
+  private lastActivity: number;
 
   constructor(
     private readonly sock: net.Socket,
@@ -89,6 +93,7 @@ export class ClientConnection implements BudgetWaiter, BudgetHolder {
       },
     });
     this.closedSignal = new Promise((r) => (this.resolveClosed = r));
+    this.lastActivity = opts.clock.now();
     opts.budget.addHolder(this);
     sock.on('data', (chunk: Buffer) => this.onData(chunk));
     sock.on('error', () => this.close());
@@ -97,8 +102,11 @@ export class ClientConnection implements BudgetWaiter, BudgetHolder {
     sock.on('end', () => this.maybeEnd());
   }
 
-  /** The client left, or the daemon drops it: what was not sent to the peer is dropped. */
-  close(): void {
+  /**
+   * The client left, or the daemon drops it: what was not sent to the peer is dropped.
+   * `farewell` is written before the end, for a client that is still reading.
+   */
+  close(farewell?: Buffer): void {
     if (this.closed) return;
     this.closed = true;
     const budget = this.opts.budget;
@@ -116,7 +124,12 @@ export class ClientConnection implements BudgetWaiter, BudgetHolder {
     this.reader.reset();
     budget.cancelWait(this);
     budget.removeHolder(this);
-    this.sock.destroy();
+    if (farewell && this.sock.writable) {
+      this.sock.end(farewell);
+      setTimeout(() => this.sock.destroy(), FAREWELL_LINGER_MS).unref();
+    } else {
+      this.sock.destroy();
+    }
     this.resolveClosed();
   }
 
@@ -138,6 +151,25 @@ export class ClientConnection implements BudgetWaiter, BudgetHolder {
       this.maybeEnd();
     }
     return this.closedSignal;
+  }
+
+  /**
+   * Since when this connection has had nothing to carry (no request read in full, none in
+   * flight): its last byte either way, or its connect. Undefined while it has, or while the
+   * daemon stops. When every slot is taken, the listener gives the slot of the one idle
+   * longest to a newcomer, so connections that sit, dribble or do not read cannot keep
+   * lonnet out. A time-based grace for newcomers would let a loop that reconnects keep every
+   * slot young; oldest-first already spares a newcomer until its line is read, unless a
+   * whole socket's worth of connections arrives in between.
+   */
+  idleSince(): number | undefined {
+    if (this.closed || this.draining || this.inFlight || this.pending.length > 0) return undefined;
+    return this.lastActivity;
+  }
+
+  /** Gives up the slot: `con_lost` for a half-sent request or the next one, if it reads. */
+  displace(): void {
+    this.close(this.unsent === 0 ? CON_LOST : undefined);
   }
 
   // ---- BudgetWaiter / BudgetHolder ----
@@ -164,6 +196,7 @@ export class ClientConnection implements BudgetWaiter, BudgetHolder {
 
   private onData(chunk: Buffer): void {
     if (this.closed) return;
+    this.lastActivity = this.opts.clock.now();
     const partialBefore = this.reader.pendingBytes;
     this.reader.push(chunk);
     this.opts.budget.charge(this.reader.pendingBytes - partialBefore);
@@ -262,7 +295,8 @@ export class ClientConnection implements BudgetWaiter, BudgetHolder {
       }
       this.unsent -= n;
       this.opts.budget.charge(-n);
-      this.stalledAt = this.unsent > 0 ? this.opts.clock.now() : undefined;
+      this.lastActivity = this.opts.clock.now();
+      this.stalledAt = this.unsent > 0 ? this.lastActivity : undefined;
       if (this.unsent < UNSENT_HIGH_WATER && !this.inFlight && this.pending.length > 0) this.pump();
       else this.maybeEnd();
     };

@@ -42,6 +42,7 @@ export class PeerListener {
   private readonly oversize: ThrottledWarning;
   private readonly sessionWord: ThrottledWarning;
   private readonly evicted: ThrottledWarning;
+  private readonly displaced: ThrottledWarning;
   /** Delegates to whatever the sink is at the time of each request. */
   private readonly delegate: RequestSink = {
     request: (line, o) => this.sink.request(line, o),
@@ -62,6 +63,7 @@ export class PeerListener {
     this.full = new ThrottledWarning(WARN_INTERVAL_MS, (more) => this.log.warn({ event: 'client.refused', max: this.opts.maxClients }, `too many local clients (gatewaycMaxClients ${this.opts.maxClients}): refusing new ones${more}`), now);
     this.oversize = new ThrottledWarning(WARN_INTERVAL_MS, (more) => this.log.warn({ event: 'client.oversize' }, `refused a request longer than gatewaycMaxRequestBytes (${this.opts.maxRequestBytes} bytes)${more}`), now);
     this.sessionWord = new ThrottledWarning(WARN_INTERVAL_MS, (more) => this.log.warn({ event: 'client.session-word' }, `a local client sent a session word (init, ekey, pong, sethost, exit or enc:): answered refused, not sent to lond${more}`), now);
+    this.displaced = new ThrottledWarning(WARN_INTERVAL_MS, (more) => this.log.warn({ event: 'client.displaced', max: this.opts.maxClients }, `all local client slots taken (gatewaycMaxClients ${this.opts.maxClients}): disconnected the client idle longest for a new one${more}`), now);
     this.evicted = new ThrottledWarning(WARN_INTERVAL_MS, (more) => this.log.warn({ event: 'client.evicted' }, `disconnected a local client that does not read its answers${more}`), now);
   }
 
@@ -99,10 +101,16 @@ export class PeerListener {
     // unhandled 'error' in the daemon.
     sock.on('error', () => sock.destroy());
     if (this.clients.size >= this.opts.maxClients) {
-      this.full.hit();
-      sock.end('con_lost\n');
-      setTimeout(() => sock.destroy(), REFUSED_LINGER_MS).unref();
-      return;
+      const idle = this.idlest();
+      if (!idle) {
+        this.full.hit();
+        sock.end('con_lost\n');
+        setTimeout(() => sock.destroy(), REFUSED_LINGER_MS).unref();
+        return;
+      }
+      this.clients.delete(idle);
+      idle.displace();
+      this.displaced.hit();
     }
     const client = new ClientConnection(
       sock,
@@ -119,6 +127,20 @@ export class PeerListener {
     );
     this.clients.add(client);
     sock.on('close', () => this.clients.delete(client));
+  }
+
+  /** The client that has had nothing to carry for longest, if any may give up its slot. */
+  private idlest(): ClientConnection | undefined {
+    let best: ClientConnection | undefined;
+    let bestSince = Infinity;
+    for (const c of this.clients) {
+      const since = c.idleSince();
+      if (since !== undefined && since < bestSince) {
+        best = c;
+        bestSince = since;
+      }
+    }
+    return best;
   }
 
   /** Stops accepting; existing clients keep their connection until `dropClients`. */

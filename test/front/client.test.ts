@@ -9,7 +9,7 @@ import { after, describe, test } from 'node:test';
 import { ClientConnection, RequestSink } from '../../src/front/client';
 import type { Answer, RequestOptions } from '../../src/peer/request';
 import { ByteBudget } from '../../src/util/budget';
-import { systemClock } from '../../src/util/clock';
+import { Clock, systemClock } from '../../src/util/clock';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatewayc-client-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -40,14 +40,14 @@ interface Pair {
   conn: ClientConnection;
 }
 
-async function pair(opts: { maxRequestBytes?: number; budgetBytes?: number; read?: boolean } = {}): Promise<Pair> {
+async function pair(opts: { maxRequestBytes?: number; budgetBytes?: number; read?: boolean; clock?: Clock } = {}): Promise<Pair> {
   const sockPath = path.join(dir, `s${n++}`);
   const sink = new FakeSink();
   const budget = new ByteBudget({ limit: opts.budgetBytes ?? 1 << 30, clock: systemClock, stallMs: 60_000 });
   const events: string[] = [];
   let conn!: ClientConnection;
   const server = net.createServer({ allowHalfOpen: true }, (sock) => {
-    conn = new ClientConnection(sock, sink, { maxRequestBytes: opts.maxRequestBytes ?? 1024, budget, clock: systemClock }, {
+    conn = new ClientConnection(sock, sink, { maxRequestBytes: opts.maxRequestBytes ?? 1024, budget, clock: opts.clock ?? systemClock }, {
       oversize: () => events.push('oversize'),
       sessionWord: (w) => events.push(`word:${w}`),
       evicted: () => events.push('evicted'),
@@ -167,5 +167,29 @@ describe('ClientConnection', () => {
     p.sink.requests[1]!.answer(Buffer.from('Y'));
     await new Promise((r) => p.client.once('end', r));
     assert.deepEqual(p.lines, ['X', 'Y']);
+  });
+
+  test('idle since its last byte, for the listener that needs a slot; never while it has a request to carry', async () => {
+    let t = 1_000_000;
+    const clock: Clock = { now: () => t, after: (ms, fn) => systemClock.after(ms, fn) };
+    const p = await pair({ clock });
+    t += 5000;
+    assert.equal(p.conn.idleSince(), 1_000_000, 'silent since it connected');
+    p.client.write('ask\n');
+    await waitFor(() => p.sink.requests.length === 1);
+    assert.equal(p.conn.idleSince(), undefined, 'a request in flight');
+    t += 1000;
+    p.sink.requests[0]!.answer(Buffer.from('A'));
+    await waitFor(() => p.lines.length === 1);
+    assert.equal(p.conn.idleSince(), t, 'idle again since its answer went out');
+    t += 1000;
+    p.client.write('half a li');
+    await waitFor(() => p.conn.idleSince() === t);
+    t += 1000;
+    p.conn.displace();
+    await new Promise((r) => p.client.once('end', r));
+    assert.deepEqual(p.lines, ['A', 'con_lost'], 'the half-sent request is answered con_lost');
+    assert.equal(p.sink.requests.length, 1);
+    assert.equal(p.budget.bytes, 0);
   });
 });

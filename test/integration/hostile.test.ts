@@ -53,6 +53,9 @@ describe('hostile local clients', () => {
   test('finding 1: clients over gatewaycMaxClients that vanish at once do not crash the daemon', async () => {
     const { d } = await setup({ ids: ['crowd'], settings: { gatewaycMaxClients: 3 } });
     const held = await Promise.all([0, 1, 2].map(() => Client.connect(d.socketPath('crowd'))));
+    // Busy (a request in flight), so that no slot is free or given up: every newcomer is refused.
+    const busy = held.map((c) => c.ask('sleep:1500'));
+    await sleep(100);
     for (let i = 0; i < 200; i++) {
       const s = net.connect(d.socketPath('crowd'));
       s.on('error', () => undefined);
@@ -62,11 +65,61 @@ describe('hostile local clients', () => {
     }
     await sleep(300);
     assert.equal(d.proc.exitCode, null, `the daemon died: ${d.rawOutput.join('').slice(-1500)}`);
+    assert.deepEqual(await Promise.all(busy), ['ok', 'ok', 'ok']);
     for (const [i, c] of held.entries()) assert.equal(await c.ask(`echo:held-${i}`), `held-${i}`);
     for (const c of held) c.close();
     await sleep(100);
     assert.equal(await ask(d.socketPath('crowd'), 'ping'), 'crowd');
     assert.ok(d.hasLog((l) => l.event === 'client.refused'));
+  });
+
+  test('every slot held by idle, dribbling or non-reading connections that come back when dropped: lonnet still gets in', async () => {
+    const maxClients = 16;
+    const { net: n, d } = await setup({ ids: ['slots'], settings: { gatewaycMaxClients: maxClients } });
+    const l = lond(n, 'slots');
+    const attacker = new Set<net.Socket>();
+    let attacking = true;
+    let reconnects = 0;
+    const kinds = ['silent', 'dribble', 'hoard'] as const;
+    const open = (kind: (typeof kinds)[number]): void => {
+      const s = net.connect(d.socketPath('slots'));
+      attacker.add(s);
+      s.on('error', () => undefined);
+      let drip: NodeJS.Timeout | undefined;
+      s.on('connect', () => {
+        if (kind !== 'hoard') s.resume(); // reads (and drops) whatever comes, so it sees the end
+        if (kind === 'dribble') drip = setInterval(() => s.write('x'), 100);
+        if (kind === 'hoard') {
+          s.pause(); // never reads its 3 MB answer
+          s.write('big:3000000\n');
+        }
+      });
+      s.on('close', () => {
+        clearInterval(drip);
+        attacker.delete(s);
+        // Back at once (as a script in a loop would), to take the slot again.
+        if (attacking) setTimeout(() => (reconnects++, open(kind)), 20);
+      });
+    };
+    for (let i = 0; i < maxClients; i++) open(kinds[i % kinds.length] as (typeof kinds)[number]);
+    await sleep(500);
+    assert.equal((await peerStatus(d, 'slots')).clients, maxClients, 'the attacker holds every slot');
+    // And keeps coming: a new silent connection every 100 ms, so no slot stays free.
+    const flood = setInterval(() => open('silent'), 100);
+    const answers: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      answers.push(await ask(d.socketPath('slots'), `echo:lonnet-${i}`));
+      await sleep(50);
+    }
+    attacking = false;
+    clearInterval(flood);
+    const st = await peerStatus(d, 'slots');
+    for (const s of attacker) s.destroy();
+    console.log(`# ${maxClients} slots held by an attacker that reconnects and floods: ${answers.filter((a, i) => a === `lonnet-${i}`).length}/30 one-shot clients served, ${reconnects} attacker connections dropped and reopened, ${l.received.length} requests reached lond`);
+    assert.deepEqual(answers, Array.from({ length: 30 }, (_, i) => `lonnet-${i}`), 'every one-shot client got its own answer');
+    assert.ok((st.clients as number) <= maxClients, `more than gatewaycMaxClients connections at once: ${String(st.clients)}`);
+    assert.ok(d.hasLog((x) => x.event === 'client.displaced'));
+    assert.ok(l.received.every((r) => !r.plain.toString('latin1').includes('x')), 'no half line reached lond');
   });
 
   test('finding 6: session words are answered refused and never reach lond; other clients keep their key', async () => {
