@@ -59,4 +59,6 @@ export interface DelayedFile {
 export interface DelayedReply {
   dir: string;
   files: DelayedFile[];
+  /** Entries beyond the listing's limit, counted, not listed. */
+  notListed: { waiting: number; setAside: number };
 }

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { ConfigError, Diag, formatDiag } from '../config/diag';
 import { validPeerId } from '../config/hosts';
 import { controlRequest, CtlError, EXIT, expectOk } from './client';
-import type { DaemonStatus, DelayedFile, ReloadResult } from '../control/protocol';
+import type { DaemonStatus, DelayedFile, DelayedReply, ReloadResult } from '../control/protocol';
 import { formatDelayed, formatReload, formatRetry, formatStatus, COLOUR, NO_COLOUR, wantColour } from './format';
 import { DEFAULT_CONFIG } from '../config/defaults';
 import { controlSocketPath, peerSocketDir } from './locate';
@@ -117,8 +117,11 @@ export async function delayed(io: Io, where: Where, peer: string | undefined, js
   const reply = expectOk(await controlRequest(controlSocketPath(where), peer === undefined ? { op: 'delayed' } : { op: 'delayed', peer }));
   const files = (Array.isArray(reply.files) ? reply.files : []) as DelayedFile[];
   const dir = String(reply.dir);
-  if (json) io.stdout.write(`${terminalJson({ dir, files }, 2)}\n`);
-  else io.stdout.write(formatDelayed(files, dir, io.now(), peer));
+  // A daemon from before the listing had a limit sends no counts.
+  const more = reply.notListed as Partial<DelayedReply['notListed']> | undefined;
+  const notListed = { waiting: Number(more?.waiting ?? 0), setAside: Number(more?.setAside ?? 0) };
+  if (json) io.stdout.write(`${terminalJson({ dir, files, notListed }, 2)}\n`);
+  else io.stdout.write(formatDelayed(files, dir, io.now(), peer, notListed));
   return EXIT.ok;
 }
 

@@ -178,7 +178,7 @@ export function formatStatus(raw: DaemonStatus, view: StatusView): string {
   return `${out.join('\n')}\n`;
 }
 
-export function formatDelayed(rawFiles: DelayedFile[], rawDir: string, now: number, rawPeer?: string): string {
+export function formatDelayed(rawFiles: DelayedFile[], rawDir: string, now: number, rawPeer?: string, notListed = { waiting: 0, setAside: 0 }): string {
   const files = visibleStrings(rawFiles);
   const dir = visible(rawDir);
   const peer = rawPeer === undefined ? undefined : visible(rawPeer);
@@ -186,16 +186,22 @@ export function formatDelayed(rawFiles: DelayedFile[], rawDir: string, now: numb
   const waiting = files.filter((f) => !f.rejected);
   const setAside = files.filter((f) => f.rejected);
   const out: string[] = [];
-  if (waiting.length === 0) {
+  if (waiting.length === 0 && notListed.waiting === 0) {
     out.push(`No delayed messages waiting${peer ? ` for ${peer}` : ''} in ${dir}.`);
   } else {
     const rows = waiting.map((f) => [f.name, f.peer, f.mtime === null ? '?' : span(now - f.mtime), bytes(f.size)]);
     const total = waiting.reduce((n, f) => n + (f.size ?? 0), 0);
-    out.push(...table([['NAME', 'PEER', 'AGE', 'SIZE'], ...rows]), '', `${waiting.length} message${waiting.length === 1 ? '' : 's'} waiting (${bytes(total)}) in ${dir}`);
+    const all = waiting.length + notListed.waiting;
+    const summary = notListed.waiting > 0
+      ? `${all} messages waiting in ${dir}; the oldest ${waiting.length} listed (${bytes(total)})`
+      : `${all} message${all === 1 ? '' : 's'} waiting (${bytes(total)}) in ${dir}`;
+    out.push(...table([['NAME', 'PEER', 'AGE', 'SIZE'], ...rows]), '', summary);
   }
   if (setAside.length > 0) {
     const rows = setAside.map((f) => [f.name, f.peer || '-', f.mtime === null ? '?' : span(now - f.mtime), bytes(f.size), f.rejected ?? '']);
-    out.push('', `${setAside.length} entr${setAside.length === 1 ? 'y' : 'ies'} set aside, never delivered (look at them, then remove them):`, ...table([['NAME', 'PEER', 'AGE', 'SIZE', 'WHY'], ...rows]));
+    const all = setAside.length + notListed.setAside;
+    const listed = notListed.setAside > 0 ? `; ${setAside.length} listed` : '';
+    out.push('', `${all} entr${all === 1 ? 'y' : 'ies'} set aside, never delivered (look at them, then remove them)${listed}:`, ...table([['NAME', 'PEER', 'AGE', 'SIZE', 'WHY'], ...rows]));
   }
   return `${out.join('\n')}\n`;
 }

@@ -94,7 +94,14 @@ export const DELAYED_SCHEMA: FieldDoc[] = fields<DelayedReply>({
       peer: { type: 'string', doc: 'peer id it is for' },
       size: { type: 'integer', nullable: true, doc: 'bytes (null if the file went away meanwhile)' },
       mtime: { type: 'number', nullable: true, doc: 'time it was last written' },
-      rejected: { type: 'string', nullable: true, doc: 'why the entry is set aside and will not be delivered (not a regular file, a link, too large, unreadable...); null for a waiting message' },
+      rejected: { type: 'string', nullable: true, doc: 'why the entry is set aside and will not be delivered (not a regular file, a link, too large, unreadable, empty...); null for a waiting message' },
+    }),
+  },
+  notListed: {
+    type: 'object', doc: 'entries beyond the first 1000 of each kind, counted but not listed',
+    fields: fields<DelayedReply['notListed']>({
+      waiting: { type: 'integer', doc: 'waiting messages not listed' },
+      setAside: { type: 'integer', doc: 'entries set aside not listed' },
     }),
   },
 });

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { ConfigError, formatDiag } from '../config/diag';
 import type { Loaded } from '../config/load';
 import type { Settings } from '../config/settings';
-import type { ControlRequest, DaemonStatus, ReloadResult } from '../control/protocol';
+import type { ControlRequest, DaemonStatus, DelayedReply, ReloadResult } from '../control/protocol';
 import { Spool } from '../delayed/spool';
 import { ControlServer } from '../front/control';
 import type { ListenerOptions } from '../front/listener';
@@ -266,7 +266,9 @@ export class Daemon {
       }
       case 'delayed': {
         const peer = typeof req.peer === 'string' ? req.peer : undefined;
-        return { ok: true, dir: this.spool.dir, files: await this.spool.describe(peer) };
+        const { files, notListed } = await this.spool.describe(peer);
+        const reply: DelayedReply = { dir: this.spool.dir, files, notListed };
+        return { ok: true, ...reply };
       }
       default:
         return { ok: false, error: `unknown control operation ${JSON.stringify(req.op)}` };

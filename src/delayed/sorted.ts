@@ -10,6 +10,45 @@ export function sortKey(name: string): string {
   return `${name.replace(/[0-9]+/g, (d) => (d.length >= 20 ? d : d.padStart(20, '0')))}\u0000${name}`;
 }
 
+const nameOf = (key: string): string => key.slice(key.indexOf('\u0000') + 1);
+
+/**
+ * The `limit` first names in delivery order among all those offered, holding at most
+ * 2 × `limit` keys at any time: a scan of a directory of millions of names needs only the
+ * oldest few to deliver next.
+ */
+export class FirstNames {
+  private keys: string[] = [];
+  /** Keys at or beyond this cannot be among the first `limit`. */
+  private bound: string | undefined;
+  /** Names offered. */
+  offered = 0;
+
+  constructor(private readonly limit: number) {}
+
+  offer(name: string): void {
+    this.offered++;
+    const key = sortKey(name);
+    if (this.bound !== undefined && key >= this.bound) return;
+    this.keys.push(key);
+    if (this.keys.length >= 2 * this.limit) this.trim();
+  }
+
+  /** The first names, in delivery order. */
+  names(): string[] {
+    this.trim();
+    return this.keys.map(nameOf);
+  }
+
+  private trim(): void {
+    this.keys.sort();
+    if (this.keys.length > this.limit) {
+      this.keys.length = this.limit;
+      this.bound = this.keys[this.limit - 1];
+    }
+  }
+}
+
 export class SortedNames {
   private keys: string[] = [];
   private readonly names = new Map<string, string>();
@@ -52,11 +91,32 @@ export class SortedNames {
   after(name?: string): string | undefined {
     const at = name === undefined ? 0 : this.upperBound(sortKey(name));
     const key = this.keys[at];
-    return key === undefined ? undefined : key.slice(key.indexOf('\u0000') + 1);
+    return key === undefined ? undefined : nameOf(key);
+  }
+
+  /** The last name in delivery order. */
+  last(): string | undefined {
+    const key = this.keys[this.keys.length - 1];
+    return key === undefined ? undefined : nameOf(key);
+  }
+
+  /** Removes and returns the last name in delivery order. */
+  removeLast(): string | undefined {
+    const key = this.keys.pop();
+    if (key === undefined) return undefined;
+    const name = nameOf(key);
+    this.names.delete(name);
+    return name;
+  }
+
+  /** Whether `name` comes before the last name (it would displace it from a full index). */
+  precedesLast(name: string): boolean {
+    const key = this.keys[this.keys.length - 1];
+    return key === undefined || sortKey(name) < key;
   }
 
   all(): string[] {
-    return this.keys.map((k) => k.slice(k.indexOf('\u0000') + 1));
+    return this.keys.map(nameOf);
   }
 
   private lowerBound(key: string): number {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from '../log';
 import { Signal } from '../util/signal';
-import { SortedNames } from './sorted';
+import { FirstNames, SortedNames } from './sorted';
 
 /**
  * Which peer a spool file is for: the longest known id that the name ends with after a
@@ -24,8 +24,8 @@ export const REJECTED_DIR = 'rejected';
 /** What reading one spool entry gave. */
 export type SpoolRead =
   | { line: Buffer }
-  /** Nothing to deliver now: gone, empty, still being written, moved aside, or no memory for it. */
-  | { skip: 'vanished' | 'empty' | 'incomplete' | 'rejected' | 'unreadable' | 'no-room' };
+  /** Nothing to deliver now: gone, still being written, moved aside, or no memory for it. */
+  | { skip: 'vanished' | 'incomplete' | 'rejected' | 'unreadable' | 'no-room' };
 
 /** One entry as `gatewayctl delayed` shows it. */
 export interface SpoolEntry {
@@ -42,6 +42,8 @@ export interface SpoolOptions {
   rescanMs: number;
   /** gatewaycMaxRequestBytes: a message is one request line. */
   maxMessageBytes: number;
+  /** Names held in memory at most, all peers together (tests make it small). */
+  indexLimit?: number;
 }
 
 /** The part of the daemon-wide byte budget the spool needs: a message read is charged to it. */
@@ -54,6 +56,18 @@ export interface SpoolBudget {
 const FRESH_MS = 2000;
 /** Names from inotify handled one by one up to this many; a bigger burst gets a full scan. */
 const EVENT_BATCH = 512;
+/**
+ * Names held in memory, all peers together: each peer's oldest, a fair share each. A name
+ * costs about 600 bytes, so a spool of millions of files (any web-server process can make
+ * them) would otherwise take the daemon past MemoryMax= again after every restart. The
+ * rest wait on disk and are picked up by the scan after a peer's share is delivered.
+ */
+const INDEX_LIMIT = 20_000;
+const MIN_SHARE = 64;
+/** Entries listed by `gatewayctl delayed`, of each kind (waiting, set aside). */
+export const LIST_LIMIT = 1000;
+/** Reasons remembered for `gatewayctl delayed`, the latest ones. */
+const REASONS_KEPT = 1000;
 
 const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY;
 
@@ -85,7 +99,8 @@ export class Spool {
   private reasons = new Map<string, string>();
   /** Delivered but not removable: sent again only after a restart. */
   private deliveredKept = new Set<string>();
-  private warnedEmpty = new Set<string>();
+  /** Files of a peer known to be there but not held in memory (beyond its share). */
+  private unindexed = new Map<string, number>();
   private watcher: fs.FSWatcher | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
   private scanQueued: NodeJS.Timeout | undefined;
@@ -143,13 +158,18 @@ export class Spool {
     this.stuck.clear();
     this.reasons.clear();
     this.deliveredKept.clear();
-    this.warnedEmpty.clear();
+    this.unindexed.clear();
     this.start();
   }
 
   /** Number of waiting messages for a peer (status). */
   backlog(peerId: string): number {
-    return this.byPeer.get(peerId)?.size ?? 0;
+    return (this.byPeer.get(peerId)?.size ?? 0) + (this.unindexed.get(peerId) ?? 0);
+  }
+
+  /** Names of one peer held in memory at most. */
+  private share(): number {
+    return Math.max(MIN_SHARE, Math.floor((this.opts.indexLimit ?? INDEX_LIMIT) / Math.max(1, this.ids.size)));
   }
 
   /** The oldest waiting message of a peer after `after` (oldest of all without it). */
@@ -223,13 +243,9 @@ export class Spool {
     const line = nl >= 0 ? data.subarray(0, nl) : data;
     if (line.length > max) return await this.reject(name, `its first line is longer than gatewaycMaxRequestBytes (${max} bytes)`);
     if (nl < 0 && Date.now() - mtimeMs < FRESH_MS) return { skip: 'incomplete' };
-    if (line.length === 0) {
-      if (!this.warnedEmpty.has(name)) {
-        this.warnedEmpty.add(name);
-        this.log.warn({ event: 'delayed.empty', file: name }, 'delayed message file is empty: left in place');
-      }
-      return { skip: 'empty' };
-    }
+    // lonnet writes a file in one go; one that stays empty holds nothing to deliver, and
+    // left in place it would take a name's room in memory for good.
+    if (line.length === 0) return await this.reject(name, 'empty');
     const copy = Buffer.from(line);
     this.budget?.charge(copy.length);
     return { line: copy };
@@ -249,9 +265,15 @@ export class Spool {
     this.drop(name);
   }
 
-  /** Waiting messages and entries set aside, oldest first per peer (for `gatewayctl delayed`). */
-  async describe(peerId?: string): Promise<SpoolEntry[]> {
+  /**
+   * Waiting messages and entries set aside, oldest first per peer (for `gatewayctl
+   * delayed`): at most LIST_LIMIT of each kind, and how many more there are.
+   */
+  async describe(peerId?: string): Promise<{ files: SpoolEntry[]; notListed: { waiting: number; setAside: number } }> {
     const out: SpoolEntry[] = [];
+    const notListed = { waiting: 0, setAside: 0 };
+    let waiting = 0;
+    let setAside = 0;
     const statOf = async (file: string): Promise<{ size: number | null; mtime: number | null }> => {
       try {
         const st = await fs.promises.lstat(file);
@@ -262,58 +284,99 @@ export class Spool {
     };
     for (const [peer, names] of this.byPeer) {
       if (peerId !== undefined && peer !== peerId) continue;
-      for (const name of names.all()) out.push({ name, peer, ...(await statOf(path.join(this.opts.dir, name))), rejected: null });
+      for (const name of names.all()) {
+        if (waiting++ < LIST_LIMIT) out.push({ name, peer, ...(await statOf(path.join(this.opts.dir, name))), rejected: null });
+        else notListed.waiting++;
+      }
     }
+    for (const [peer, n] of this.unindexed) if (peerId === undefined || peer === peerId) notListed.waiting += n;
     for (const [name, reason] of this.stuck) {
       const peer = ownerOf(name, this.ids) ?? '';
       if (peerId !== undefined && peer !== peerId) continue;
-      out.push({ name, peer, ...(await statOf(path.join(this.opts.dir, name))), rejected: reason });
+      if (setAside++ < LIST_LIMIT) out.push({ name, peer, ...(await statOf(path.join(this.opts.dir, name))), rejected: reason });
+      else notListed.setAside++;
     }
     const rejectedDir = path.join(this.opts.dir, REJECTED_DIR);
-    let moved: string[] = [];
     try {
-      moved = await fs.promises.readdir(rejectedDir);
+      const dir = await fs.promises.opendir(rejectedDir, { bufferSize: 256 });
+      for await (const entry of dir) {
+        const name = entry.name;
+        const peer = ownerOf(name, this.ids) ?? ownerOf(name.replace(/~\d+$/, ''), this.ids) ?? '';
+        if (peerId !== undefined && peer !== peerId) continue;
+        if (setAside++ >= LIST_LIMIT) {
+          notListed.setAside++;
+          continue;
+        }
+        const reason = this.reasons.get(name) ?? 'set aside by an earlier run';
+        out.push({ name: `${REJECTED_DIR}/${name}`, peer, ...(await statOf(path.join(rejectedDir, name))), rejected: reason });
+      }
     } catch {
       // none set aside yet
     }
-    for (const name of moved) {
-      const peer = ownerOf(name, this.ids) ?? ownerOf(name.replace(/~\d+$/, ''), this.ids) ?? '';
-      if (peerId !== undefined && peer !== peerId) continue;
-      const reason = this.reasons.get(name) ?? 'set aside by an earlier run';
-      out.push({ name: `${REJECTED_DIR}/${name}`, peer, ...(await statOf(path.join(rejectedDir, name))), rejected: reason });
-    }
-    return out;
+    return { files: out, notListed };
   }
 
   // ---- what the spool holds ----
 
-  /** Adds the names not known yet; returns the peers that got new ones. */
+  /**
+   * Adds names inotify reported; a peer's share full, a name takes the place of a later
+   * one or waits on disk. Returns the peers that got new ones.
+   */
   private add(names: Iterable<[name: string, peer: string]>): Set<string> {
-    const fresh = new Map<string, string[]>();
+    const fresh = new Set<string>();
+    const share = this.share();
     for (const [name, peer] of names) {
       if (this.owner.has(name) || this.stuck.has(name) || this.deliveredKept.has(name)) continue;
-      this.owner.set(name, peer);
-      let list = fresh.get(peer);
-      if (!list) fresh.set(peer, (list = []));
-      list.push(name);
-    }
-    for (const [peer, list] of fresh) {
       let sorted = this.byPeer.get(peer);
       if (!sorted) this.byPeer.set(peer, (sorted = new SortedNames()));
-      if (list.length === 1) sorted.insert(list[0] as string);
-      else sorted.insertMany(list);
+      if (sorted.size >= share) {
+        this.unindexed.set(peer, (this.unindexed.get(peer) ?? 0) + 1);
+        if (!sorted.precedesLast(name)) continue;
+        const out = sorted.removeLast() as string;
+        this.owner.delete(out);
+      }
+      this.owner.set(name, peer);
+      sorted.insert(name);
+      fresh.add(peer);
     }
-    return new Set(fresh.keys());
+    return fresh;
+  }
+
+  /** A full scan's findings replace what was held: each peer's oldest, up to its share. */
+  private replaceIndex(found: Map<string, FirstNames>): Set<string> {
+    const fresh = new Set<string>();
+    const byPeer = new Map<string, SortedNames>();
+    const owner = new Map<string, string>();
+    this.unindexed.clear();
+    for (const [peer, first] of found) {
+      // Delivered or found unmovable while the scan ran: not taken back in.
+      const names = first.names().filter((n) => !this.stuck.has(n) && !this.deliveredKept.has(n));
+      if (first.offered > names.length) this.unindexed.set(peer, first.offered - names.length);
+      if (names.length === 0) continue;
+      const sorted = new SortedNames();
+      sorted.insertMany(names);
+      byPeer.set(peer, sorted);
+      for (const n of names) {
+        owner.set(n, peer);
+        if (this.owner.get(n) !== peer) fresh.add(peer);
+      }
+    }
+    this.byPeer = byPeer;
+    this.owner = owner;
+    return fresh;
   }
 
   private drop(name: string): void {
     const peer = this.owner.get(name);
-    this.warnedEmpty.delete(name);
     if (peer === undefined) return;
     this.owner.delete(name);
     const list = this.byPeer.get(peer);
     list?.remove(name);
-    if (list && list.size === 0) this.byPeer.delete(peer);
+    if (list && list.size === 0) {
+      this.byPeer.delete(peer);
+      // Its share is delivered: the scan brings in the next ones waiting on disk.
+      if (this.unindexed.has(peer)) this.queueScan(true);
+    }
   }
 
   /**
@@ -325,6 +388,7 @@ export class Spool {
     const target = await this.moveAside(name);
     if (target !== undefined) {
       this.reasons.set(target, reason);
+      if (this.reasons.size > REASONS_KEPT) this.reasons.delete(this.reasons.keys().next().value as string);
       this.log.warn({ event: 'delayed.rejected', file: name, reason, movedTo: `${REJECTED_DIR}/${target}` }, `spool entry ${name} is not a deliverable message (${reason}): moved to ${REJECTED_DIR}/`);
     } else {
       this.stuck.set(name, reason);
@@ -446,10 +510,27 @@ export class Spool {
   }
 
   private async fullScan(): Promise<void> {
-    const seen = new Set<string>();
+    const share = this.share();
+    const found = new Map<string, FirstNames>();
+    const present = new Set<string>(); // of the stuck and kept names
     try {
       const dir = await fs.promises.opendir(this.opts.dir, { bufferSize: 256 });
-      for await (const entry of dir) seen.add(entry.name);
+      let n = 0;
+      for await (const entry of dir) {
+        const name = entry.name;
+        if (this.stuck.has(name) || this.deliveredKept.has(name)) {
+          present.add(name);
+          continue;
+        }
+        if (name.startsWith('.') || name === REJECTED_DIR) continue;
+        const owner = ownerOf(name, this.ids);
+        if (owner === undefined) continue;
+        let first = found.get(owner);
+        if (!first) found.set(owner, (first = new FirstNames(share)));
+        first.offer(name);
+        // A large directory: let the event loop breathe between slices.
+        if (++n % 4096 === 0) await new Promise((r) => setImmediate(r));
+      }
     } catch (err) {
       const msg = `cannot read the delayed-message directory ${this.opts.dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
       if (msg !== this.problem) this.log.error({ event: 'spool.unreadable', dir: this.opts.dir, code: (err as NodeJS.ErrnoException).code }, msg);
@@ -459,22 +540,10 @@ export class Spool {
     }
     if (this.problem) this.log.info({ event: 'spool.readable', dir: this.opts.dir }, `delayed-message directory ${this.opts.dir} is readable again`);
     this.problem = '';
-    for (const name of [...this.owner.keys()]) {
-      if (!seen.has(name) || ownerOf(name, this.ids) !== this.owner.get(name)) this.drop(name);
+    for (const set of [this.stuck, this.deliveredKept] as const) {
+      for (const name of [...set.keys()]) if (!present.has(name)) set.delete(name);
     }
-    for (const set of [this.stuck, this.deliveredKept, this.warnedEmpty] as const) {
-      for (const name of [...set.keys()]) if (!seen.has(name)) set.delete(name);
-    }
-    const found: [string, string][] = [];
-    let n = 0;
-    for (const name of seen) {
-      if (name.startsWith('.') || name === REJECTED_DIR) continue;
-      const owner = ownerOf(name, this.ids);
-      if (owner !== undefined) found.push([name, owner]);
-      // A large directory: let the event loop breathe between slices.
-      if (++n % 4096 === 0) await new Promise((r) => setImmediate(r));
-    }
-    for (const peer of this.add(found)) this.filesFor.emit(peer);
+    for (const peer of this.replaceIndex(found)) this.filesFor.emit(peer);
   }
 }
 

@@ -254,7 +254,8 @@ describe('commands against a stand-in daemon', () => {
     assert.deepEqual(seen.at(-1), { op: 'delayed', peer: 'fsu3' });
     assert.match(r.out, /^NAME +PEER +AGE +SIZE\n17\.fsu3 +fsu3 +5 s +10 B\n/);
     const j = JSON.parse((await run(['delayed', '--json', '--socket', control])).out) as unknown;
-    assert.deepEqual(j, { dir: '/spool', files: [{ name: '17.fsu3', peer: 'fsu3', size: 10, mtime: NOW - 5000, rejected: null }] });
+    // This stand-in is a daemon from before the listing had a limit: nothing counted beyond it.
+    assert.deepEqual(j, { dir: '/spool', files: [{ name: '17.fsu3', peer: 'fsu3', size: 10, mtime: NOW - 5000, rejected: null }], notListed: { waiting: 0, setAside: 0 } });
   });
 });
 

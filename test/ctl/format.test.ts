@@ -140,6 +140,21 @@ describe('other commands', () => {
     );
     assert.equal(formatDelayed([], '/d', NOW, 'fsu3'), 'No delayed messages waiting for fsu3 in /d.\n');
   });
+
+  test('delayed: more than the daemon lists says how many in all, and how many are listed', () => {
+    const out = formatDelayed(
+      [
+        { name: '1.fsu3', peer: 'fsu3', size: 10, mtime: NOW, rejected: null },
+        { name: 'rejected/2.fsu3', peer: 'fsu3', size: 0, mtime: NOW, rejected: 'empty' },
+      ],
+      '/d',
+      NOW,
+      undefined,
+      { waiting: 41_999, setAside: 9 },
+    );
+    assert.match(out, /^42000 messages waiting in \/d; the oldest 1 listed \(10 B\)$/m);
+    assert.match(out, /^10 entries set aside, never delivered \(look at them, then remove them\); 1 listed:$/m);
+  });
 });
 
 // Text from the daemon, a peer, a spool file name or a config file reaches the

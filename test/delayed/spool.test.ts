@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
 import pino from 'pino';
-import { SortedNames, sortKey } from '../../src/delayed/sorted';
+import { FirstNames, SortedNames, sortKey } from '../../src/delayed/sorted';
 import { REJECTED_DIR, Spool, SpoolRead } from '../../src/delayed/spool';
 
 const dirs: string[] = [];
@@ -15,12 +15,12 @@ after(() => {
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
-function spoolIn(peers: string[], maxMessageBytes = 1024): { dir: string; spool: Spool; events: string[] } {
+function spoolIn(peers: string[], maxMessageBytes = 1024, indexLimit?: number): { dir: string; spool: Spool; events: string[] } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatewayc-spool-'));
   dirs.push(dir);
   const events: string[] = [];
   const log = pino({ level: 'debug' }, { write: (l: string) => void events.push(String((JSON.parse(l) as { event?: string }).event)) });
-  const spool = new Spool({ dir, rescanMs: 3_600_000, maxMessageBytes }, log);
+  const spool = new Spool({ dir, rescanMs: 3_600_000, maxMessageBytes, ...(indexLimit !== undefined ? { indexLimit } : {}) }, log);
   spool.setPeers(peers);
   return { dir, spool, events };
 }
@@ -57,16 +57,15 @@ describe('reading entries', () => {
       '1.2.4.dir.p': 'skip:rejected',
       '1.2.5.hard.p': 'skip:rejected',
       '1.2.6.long.p': 'skip:rejected',
-      '1.3.1.empty.p': 'skip:empty',
+      '1.3.1.empty.p': 'skip:rejected',
       '1.3.2.fresh.p': 'skip:incomplete',
     });
-    assert.deepEqual(fs.readdirSync(path.join(dir, REJECTED_DIR)).sort(), ['1.2.1.link.p', '1.2.2.zero.p', '1.2.3.fifo.p', '1.2.4.dir.p', '1.2.5.hard.p', '1.2.6.long.p']);
+    assert.deepEqual(fs.readdirSync(path.join(dir, REJECTED_DIR)).sort(), ['1.2.1.link.p', '1.2.2.zero.p', '1.2.3.fifo.p', '1.2.4.dir.p', '1.2.5.hard.p', '1.2.6.long.p', '1.3.1.empty.p']);
     assert.equal(fs.readFileSync(secret, 'utf8'), 'put:secret\n');
-    assert.equal(events.filter((e) => e === 'delayed.rejected').length, 6);
+    assert.equal(events.filter((e) => e === 'delayed.rejected').length, 7);
     await spool.scan();
-    assert.equal(line(await spool.read('1.3.1.empty.p')), 'skip:empty');
-    assert.equal(events.filter((e) => e === 'delayed.empty').length, 1, 'an empty file is reported once');
-    const listed = await spool.describe('p');
+    assert.equal(events.filter((e) => e === 'delayed.rejected').length, 7, 'each entry is reported once');
+    const { files: listed } = await spool.describe('p');
     assert.deepEqual(listed.filter((e) => e.rejected !== null).map((e) => e.name).sort(), fs.readdirSync(path.join(dir, REJECTED_DIR)).map((n) => `${REJECTED_DIR}/${n}`).sort());
     assert.ok(listed.filter((e) => e.rejected !== null).every((e) => e.rejected && e.rejected.length > 0));
   });
@@ -137,5 +136,64 @@ describe('order and scale', () => {
     assert.ok(turns >= 4, `the event loop turned only ${turns} times during the scan`);
     const first = spool.next('p') as string;
     assert.match(first, /^1700000000\.0\.put\.p$/);
+  });
+
+  test('FirstNames keeps the first names of any number offered, in delivery order', () => {
+    const names = Array.from({ length: 5000 }, (_, i) => `${1_700_000_000 + ((i * 7919) % 5000)}.${i % 3}.put.p`);
+    const first = new FirstNames(100);
+    for (const n of names) first.offer(n);
+    const expected = [...names].sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : 1)).slice(0, 100);
+    assert.deepEqual(first.names(), expected);
+    assert.equal(first.offered, 5000);
+  });
+
+  test('a spool of far more files than it holds in memory: its share, oldest first; all delivered once, in order', async () => {
+    const { dir, spool } = spoolIn(['p', 'q'], 1024, 100); // share: 64 names each
+    const order = Array.from({ length: 1000 }, (_, i) => (i * 389) % 1000); // written out of order
+    for (const i of order) fs.writeFileSync(path.join(dir, `${1_700_000_000 + i}.1.put.p`), `put:${i}\n`);
+    for (let i = 0; i < 10; i++) fs.writeFileSync(path.join(dir, `${1_700_000_000 + i}.1.put.q`), `put:q${i}\n`);
+    await spool.scan();
+    assert.equal(spool.backlog('p'), 1000);
+    assert.equal(spool.backlog('q'), 10);
+    const listed = await spool.describe('p');
+    assert.equal(listed.files.length, 64, 'only its share is held');
+    assert.equal(listed.notListed.waiting, 936);
+    const delivered: string[] = [];
+    let scans = 0;
+    while (spool.backlog('p') > 0) {
+      const name = spool.next('p');
+      if (name === undefined) {
+        // What drop() queues in the running daemon: the scan that brings in the next share.
+        await spool.scan();
+        assert.ok(++scans < 100, 'the backlog does not come in');
+        continue;
+      }
+      const r = await spool.read(name);
+      assert.ok('line' in r, `${name}: ${JSON.stringify(r)}`);
+      delivered.push(r.line.toString('latin1'));
+      spool.release(r.line);
+      await spool.remove(name);
+    }
+    assert.deepEqual(delivered, Array.from({ length: 1000 }, (_, i) => `put:${i}`));
+    assert.equal(scans, Math.ceil(1000 / 64) - 1);
+    assert.equal(spool.backlog('q'), 10, 'the other peer keeps its own share');
+  });
+
+  test('a full share: a newer file waits on disk, an older one takes the place of the newest held', async () => {
+    const { dir, spool } = spoolIn(['p'], 1024, 64);
+    for (let i = 10; i < 110; i++) fs.writeFileSync(path.join(dir, `${1_700_000_000 + i}.1.put.p`), `put:${i}\n`);
+    spool.start();
+    after(() => spool.stop());
+    await spool.scan();
+    assert.equal(spool.backlog('p'), 100);
+    fs.writeFileSync(path.join(dir, `${1_700_000_000 + 500}.1.put.p`), 'put:500\n');
+    fs.writeFileSync(path.join(dir, `${1_700_000_000 + 1}.1.put.p`), 'put:1\n');
+    const deadline = Date.now() + 3000;
+    while (spool.backlog('p') < 102 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(spool.backlog('p'), 102);
+    assert.equal(spool.next('p'), `${1_700_000_000 + 1}.1.put.p`, 'the older file is held at once');
+    const { files } = await spool.describe('p');
+    assert.equal(files.length, 64);
+    assert.ok(!files.some((f) => f.name.startsWith('1700000500')), 'the newer one waits on disk');
   });
 });
