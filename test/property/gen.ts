@@ -127,7 +127,6 @@ export function* shrinkSequence<T extends { length: number; slice(a: number, b?:
 }
 
 export const shrinkBuffer = (b: Buffer): Iterable<Buffer> => shrinkSequence(b, (x, y) => Buffer.concat([x, y]));
-export const shrinkString = (s: string): Iterable<string> => shrinkSequence(s, (x, y) => x + y);
 
 export interface PropertyOptions<T> {
   /** How many random inputs (GATEWAYC_PROPERTY_RUNS overrides). */

@@ -1,5 +1,4 @@
-// The later key modes (PROTOCOL.md): what a session imports to choose and run them.
-export { CertificateDiag, certificateDiagnostics, certificatesWanted, isLocalAddress, KeyMode, KeyModePeer, KeyModeSettings, resolveKeyMode } from './resolve';
-export { InboundRouter, LocalHandshakeOptions, RawChannel, RawHandlers, RawPhase, SslHandshakeOptions, localHandshake, sslHandshake } from './steps';
-export { PeerNameCheck, SslExchangeError, SslExchangeOptions, SslExchangeResult, SslKeyExchange, TlsMaterial, TlsTail } from './ssl';
-export { LocalKeyFile, createLocalKeyFile } from './local';
+// The later key modes (PROTOCOL.md): what the daemon and a session import to choose and run them.
+export { certificateDiagnostics, certificatesWanted, resolveKeyMode } from './resolve';
+export { InboundRouter, RawChannel, localHandshake, sslHandshake } from './steps';
+export { PeerNameCheck, TlsMaterial } from './ssl';
