@@ -16,9 +16,6 @@ import type { TlsMaterial } from '../../pki/material';
 import { VERSION } from '../../version';
 import type { SessionKeyMode } from '../session';
 
-/** What a session actually runs. */
-export type KeyMode = 'ssl' | 'local' | 'insecure';
-
 /** The settings the key mode depends on. */
 export type KeyModeSettings = Pick<Settings, 'keyMode' | 'allowInsecure' | 'localKeyDir' | 'tlsPeerName' | 'certDir'>;
 
