@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from '../log';
 import { Signal } from '../util/signal';
+import { ThrottledWarning } from '../util/throttle';
 import { FirstNames, SortedNames } from './sorted';
 
 /**
@@ -42,8 +43,8 @@ export interface SpoolOptions {
   rescanMs: number;
   /** gatewaycMaxRequestBytes: a message is one request line. */
   maxMessageBytes: number;
-  /** Names held in memory at most, all peers together (tests make it small). */
-  indexLimit?: number;
+  /** Bounds on what is held in memory (tests make them small; see INDEX_LIMIT and STUCK_KEPT). */
+  limits?: { index?: number; stuck?: number };
 }
 
 /** The part of the daemon-wide byte budget the spool needs: a message read is charged to it. */
@@ -68,6 +69,14 @@ const MIN_SHARE = 64;
 export const LIST_LIMIT = 1000;
 /** Reasons remembered for `gatewayctl delayed`, the latest ones. */
 const REASONS_KEPT = 1000;
+/**
+ * Entries set aside but not movable (a directory the writer did not make writable for us
+ * cannot change its parent) remembered by name, so they are not read again. Beyond this,
+ * they are not remembered: scans skip them by their type, which readdir gives for free.
+ */
+const STUCK_KEPT = 10_000;
+/** Entries a scan finds by type to be no message (directories, FIFOs...), set aside per scan at most. */
+const ODD_PER_SCAN = 1000;
 
 const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY;
 
@@ -110,6 +119,9 @@ export class Spool {
   private changedOverflow = false;
   private problem = '';
   private running = false;
+  private readonly unremembered = new ThrottledWarning(60_000, (more) =>
+    this.log.warn({ event: 'delayed.rejected-many' }, `more than ${this.opts.limits?.stuck ?? STUCK_KEPT} spool entries are not messages and cannot be moved to ${REJECTED_DIR}/: the rest are skipped without being listed${more}`),
+  );
 
   constructor(
     opts: SpoolOptions,
@@ -169,7 +181,7 @@ export class Spool {
 
   /** Names of one peer held in memory at most. */
   private share(): number {
-    return Math.max(MIN_SHARE, Math.floor((this.opts.indexLimit ?? INDEX_LIMIT) / Math.max(1, this.ids.size)));
+    return Math.max(MIN_SHARE, Math.floor((this.opts.limits?.index ?? INDEX_LIMIT) / Math.max(1, this.ids.size)));
   }
 
   /** The oldest waiting message of a peer after `after` (oldest of all without it). */
@@ -203,7 +215,7 @@ export class Spool {
     }
     try {
       const st = await handle.stat();
-      if (!st.isFile()) return await this.reject(name, `not a regular file (${kindOf(st)})`);
+      if (!st.isFile()) return await this.reject(name, `not a regular file (${oddKind(st) ?? 'not a file'})`);
       if (st.nlink > 1) return await this.reject(name, `has ${st.nlink} hard links (a message file has one)`);
       const max = this.opts.maxMessageBytes;
       const want = Math.min(st.size, max + 1);
@@ -390,9 +402,11 @@ export class Spool {
       this.reasons.set(target, reason);
       if (this.reasons.size > REASONS_KEPT) this.reasons.delete(this.reasons.keys().next().value as string);
       this.log.warn({ event: 'delayed.rejected', file: name, reason, movedTo: `${REJECTED_DIR}/${target}` }, `spool entry ${name} is not a deliverable message (${reason}): moved to ${REJECTED_DIR}/`);
-    } else {
+    } else if (this.stuck.size < (this.opts.limits?.stuck ?? STUCK_KEPT)) {
       this.stuck.set(name, reason);
       this.log.warn({ event: 'delayed.rejected', file: name, reason }, `spool entry ${name} is not a deliverable message (${reason}): skipped (it cannot be moved to ${REJECTED_DIR}/)`);
+    } else {
+      this.unremembered.hit();
     }
     return { skip: 'rejected' };
   }
@@ -513,6 +527,9 @@ export class Spool {
     const share = this.share();
     const found = new Map<string, FirstNames>();
     const present = new Set<string>(); // of the stuck and kept names
+    // Not messages by their type: never indexed (an unmovable one must not take a place in
+    // a peer's share again and again); some of them are set aside after the scan.
+    const odd: [name: string, why: string][] = [];
     try {
       const dir = await fs.promises.opendir(this.opts.dir, { bufferSize: 256 });
       let n = 0;
@@ -525,6 +542,11 @@ export class Spool {
         if (name.startsWith('.') || name === REJECTED_DIR) continue;
         const owner = ownerOf(name, this.ids);
         if (owner === undefined) continue;
+        const odder = oddKind(entry);
+        if (odder !== undefined) {
+          if (odd.length < ODD_PER_SCAN) odd.push([name, `not a regular file (${odder})`]);
+          continue;
+        }
         let first = found.get(owner);
         if (!first) found.set(owner, (first = new FirstNames(share)));
         first.offer(name);
@@ -544,13 +566,15 @@ export class Spool {
       for (const name of [...set.keys()]) if (!present.has(name)) set.delete(name);
     }
     for (const peer of this.replaceIndex(found)) this.filesFor.emit(peer);
+    for (const [name, why] of odd) await this.reject(name, why);
   }
 }
 
-function kindOf(st: fs.Stats): string {
-  if (st.isDirectory()) return 'a directory';
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isSocket()) return 'a socket';
-  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
-  return 'not a file';
+/** What an entry is, if its type alone (from fstat, or from readdir for free) says it is no message. */
+function oddKind(d: fs.Stats | fs.Dirent): string | undefined {
+  if (d.isDirectory()) return 'a directory';
+  if (d.isFIFO()) return 'a FIFO';
+  if (d.isSocket()) return 'a socket';
+  if (d.isCharacterDevice() || d.isBlockDevice()) return 'a device';
+  return undefined;
 }
