@@ -76,6 +76,8 @@ export class ClientConnection implements BudgetWaiter, BudgetHolder {
   private readonly reader: LineReader;
   /** Connected, or last byte read from the client or flushed to it. */
   private lastActivity: number;
+  /** Answer bytes queued in the socket when idleSince() last looked (see there). */
+  private lastQueued = -1;
 
   constructor(
     private readonly sock: net.Socket,
@@ -164,6 +166,15 @@ export class ClientConnection implements BudgetWaiter, BudgetHolder {
    */
   idleSince(): number | undefined {
     if (this.closed || this.draining || this.inFlight || this.pending.length > 0) return undefined;
+    // A large answer is flushed in one callback at its end: a client reading it steadily
+    // shows only as the socket's queue changing between two looks.
+    if (this.unsent > 0) {
+      const queued = queuedBytes(this.sock);
+      if (queued !== this.lastQueued) {
+        this.lastQueued = queued;
+        this.lastActivity = this.opts.clock.now();
+      }
+    }
     return this.lastActivity;
   }
 
@@ -321,4 +332,14 @@ export class ClientConnection implements BudgetWaiter, BudgetHolder {
       this.resolveClosed();
     }
   }
+}
+
+/**
+ * Bytes not yet taken by the kernel. Node's own counters (writableLength, bytesWritten)
+ * count a write whole until it completes, so only libuv's write queue, which Node keeps on
+ * the socket's handle, shows a multi-megabyte answer being read; without it, Node's count.
+ */
+function queuedBytes(sock: net.Socket): number {
+  const handle = (sock as unknown as { _handle?: { writeQueueSize?: unknown } })._handle;
+  return typeof handle?.writeQueueSize === 'number' ? handle.writeQueueSize : sock.writableLength;
 }

@@ -192,4 +192,30 @@ describe('ClientConnection', () => {
     assert.equal(p.sink.requests.length, 1);
     assert.equal(p.budget.bytes, 0);
   });
+
+  test('a client taking a large answer slowly is not idle; one that stopped reading is', async () => {
+    let t = 1_000_000;
+    const clock: Clock = { now: () => t, after: (ms, fn) => systemClock.after(ms, fn) };
+    const p = await pair({ clock, read: false });
+    p.client.pause();
+    p.client.write('big\n');
+    await waitFor(() => p.sink.requests.length === 1);
+    t += 1000;
+    p.sink.requests[0]!.answer(Buffer.alloc(16 * 1024 * 1024, 0x61));
+    t += 1000;
+    assert.equal(p.conn.idleSince(), t, 'first look: its answer is on its way');
+    const firstLook = t;
+    t += 5000;
+    assert.equal(p.conn.idleSince(), firstLook, 'nothing taken since: idle since the first look');
+    let got = 0;
+    p.client.on('data', (c: Buffer) => {
+      got += c.length;
+      if (got > 1024 * 1024) p.client.pause();
+    });
+    p.client.resume();
+    await waitFor(() => got > 1024 * 1024);
+    await new Promise((r) => setTimeout(r, 50));
+    t += 1000;
+    assert.equal(p.conn.idleSince(), t, 'it took part of the answer: busy');
+  });
 });
