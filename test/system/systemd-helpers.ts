@@ -3,7 +3,7 @@
  * tests: unit properties, journal cursors, and a one-request client run inside the
  * container as the web server would run it. Everything goes through Container.exec.
  */
-import type { Container, ExecOptions, RunResult } from './harness';
+import { CommandError, Container, ExecOptions, RunResult } from './harness';
 
 /**
  * One request, one answer line over a UNIX socket, in the container's own node (18 on
@@ -81,8 +81,16 @@ export function entryText(e: JournalEntry): string {
 export class Systemd {
   constructor(readonly c: Container) {}
 
-  sh(script: string, opts: ExecOptions = {}): Promise<RunResult> {
-    return this.c.exec(['sh', '-c', script], { timeoutMs: 120_000, ...opts });
+  async sh(script: string, opts: ExecOptions = {}): Promise<RunResult> {
+    try {
+      return await this.c.exec(['sh', '-c', script], { timeoutMs: 120_000, ...opts });
+    } catch (err) {
+      // "Job for gatewayc.service failed" says nothing about why: the journal does.
+      if (!(err instanceof CommandError) || !script.includes('systemctl')) throw err;
+      const journal = await this.c.exec(['journalctl', '--no-pager', '-o', 'short-precise', '-n', '60'], { allowFail: true, timeoutMs: 30_000 }).catch(() => undefined);
+      err.message += `\n--- the journal's last lines\n${journal?.stdout.trimEnd() ?? '(not readable)'}`;
+      throw err;
+    }
   }
 
   async out(script: string, opts: ExecOptions = {}): Promise<string> {
