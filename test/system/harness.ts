@@ -23,6 +23,23 @@ const CONTAINER_PARENT = '/var/tmp';
 export interface RunResult { code: number; stdout: string; stderr: string }
 export interface RunOptions { input?: string; allowFail?: boolean; timeoutMs?: number; env?: NodeJS.ProcessEnv }
 
+/**
+ * Runs nspawn (the arguments after the container's name) in a cgroup of its own. On a host
+ * without systemd (cgroup v1, as on these machines) nspawn puts a container's systemd under
+ * "payload" in the caller's group — the same group for every container started from here:
+ * two containers at once then share /payload/system.slice/gatewayc.service, and one
+ * removing it while the other starts the unit fails that start ("Failed to spawn executor",
+ * or 219/CGROUP). On a pure cgroup-v2 host neither hierarchy exists and this does nothing.
+ */
+const OWN_CGROUP = `
+name=$1; shift
+for h in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified; do
+  [ -w "$h/cgroup.procs" ] || continue
+  mkdir -p "$h/gatewayc-tests/$name" && echo $$ > "$h/gatewayc-tests/$name/cgroup.procs"
+done
+exec "$@"
+`;
+
 export class CommandError extends Error {
   constructor(readonly cmd: string[], readonly result: RunResult) {
     super(`${cmd.join(' ')} exited with ${result.code}\n--- stdout\n${tail(result.stdout)}\n--- stderr\n${tail(result.stderr)}`);
@@ -236,7 +253,8 @@ export class Container {
     // detached: an interrupt at the terminal reaches this process, which powers the
     // container off, rather than nspawn directly. No --private-network: the container
     // shares the host's loopback, where the tests' fake lond listens.
-    const child = spawn('systemd-nspawn', ['--quiet', '-D', this.root, '--register=no', '--keep-unit', '-b', '--console=pipe', '-M', this.name],
+    const nspawn = ['systemd-nspawn', '--quiet', '-D', this.root, '--register=no', '--keep-unit', '-b', '--console=pipe', '-M', this.name];
+    const child = spawn('sh', ['-c', OWN_CGROUP, 'sh', this.name, ...nspawn],
       { stdio: ['ignore', log, log], detached: true, env: { PATH: process.env.PATH ?? CONTAINER_PATH } });
     fs.closeSync(log);
     this.nspawn = child;
