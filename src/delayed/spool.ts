@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type { Logger } from '../log';
 import { Signal } from '../util/signal';
 import { ThrottledWarning } from '../util/throttle';
+import { oddKind, readEntry, SpoolBudget } from './entry';
 import { FirstNames, SortedNames } from './sorted';
 
 /**
@@ -47,14 +48,6 @@ export interface SpoolOptions {
   limits?: { index?: number; stuck?: number };
 }
 
-/** The part of the daemon-wide byte budget the spool needs: a message read is charged to it. */
-export interface SpoolBudget {
-  readonly full: boolean;
-  charge(n: number): void;
-}
-
-/** A file without its newline that was written this recently may still be being written. */
-const FRESH_MS = 2000;
 /** Names from inotify handled one by one up to this many; a bigger burst gets a full scan. */
 const EVENT_BATCH = 512;
 /**
@@ -78,21 +71,19 @@ const STUCK_KEPT = 10_000;
 /** Entries a scan finds by type to be no message (directories, FIFOs...), set aside per scan at most. */
 const ODD_PER_SCAN = 1000;
 
-const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY;
 
 /**
- * The delayed-message spool, read the way Postfix's pickup(8) reads its maildrop: any
- * process of the web server writes here, so every entry is hostile until proven a
- * message. An entry is opened without following links and without blocking, must be a
- * regular file with one link, and is read up to one line's worth of bytes; anything else
- * is moved into `rejected/`, logged once, listed by `gatewayctl delayed`, and never holds
- * up the entries behind it. Nothing here is ever written, only renamed and removed.
+ * The delayed-message spool: any process of the web server writes here, so every entry
+ * is hostile until proven a message (entry.ts reads one). What is not a message is moved
+ * into `rejected/`, logged once, listed by `gatewayctl delayed`, and never holds up the
+ * entries behind it. Nothing here is ever written, only renamed and removed.
  *
  * The directory is watched (inotify via fs.watch: the names that changed are looked at
  * one by one) and rescanned periodically as a safety net, because watchers miss events
  * on some file systems and after the directory is replaced. Scans read the directory in
- * batches and keep each peer's names sorted incrementally, so a backlog of 100,000 files
- * neither blocks the event loop nor makes each delivery cost a pass over all of them.
+ * batches and keep only each peer's oldest names, sorted, so a backlog of millions of
+ * files neither blocks the event loop, nor fills memory, nor makes each delivery cost a
+ * pass over all of them.
  */
 export class Spool {
   /** A peer has (new) files. */
@@ -197,70 +188,19 @@ export class Spool {
    */
   async read(name: string): Promise<SpoolRead> {
     if (!this.owner.has(name)) return { skip: 'vanished' };
-    const file = path.join(this.opts.dir, name);
-    let handle: fs.promises.FileHandle;
-    try {
-      handle = await fs.promises.open(file, OPEN_FLAGS);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') {
-        this.drop(name);
-        return { skip: 'vanished' };
-      }
-      if (code === 'ELOOP') return this.reject(name, 'a symbolic link');
-      if (code === 'EACCES' || code === 'EPERM') return this.reject(name, `not readable by gatewayc (${code}): the web server must write group-readable files`);
-      if (code === 'ENXIO') return this.reject(name, 'not a regular file (a socket or device)');
-      this.log.warn({ event: 'delayed.unreadable', file: name, code }, `cannot open delayed message ${name}: ${code ?? (err as Error).message}; trying again later`);
+    const r = await readEntry(path.join(this.opts.dir, name), this.opts.maxMessageBytes, this.budget);
+    if ('reject' in r) return this.reject(name, r.reject);
+    if ('unreadable' in r) {
+      this.log.warn({ event: 'delayed.unreadable', file: name, code: r.unreadable }, `cannot read delayed message ${name}: ${r.unreadable}; trying again later`);
       return { skip: 'unreadable' };
     }
-    try {
-      const st = await handle.stat();
-      if (!st.isFile()) return await this.reject(name, `not a regular file (${oddKind(st) ?? 'not a file'})`);
-      if (st.nlink > 1) return await this.reject(name, `has ${st.nlink} hard links (a message file has one)`);
-      const max = this.opts.maxMessageBytes;
-      const want = Math.min(st.size, max + 1);
-      if (this.budget?.full) return { skip: 'no-room' };
-      this.budget?.charge(want);
-      const buf = Buffer.alloc(want);
-      try {
-        return await this.readLine(name, handle, buf, want, st.mtimeMs);
-      } finally {
-        this.budget?.charge(-want);
-      }
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EISDIR') return this.reject(name, 'not a regular file (a directory)');
-      this.log.warn({ event: 'delayed.unreadable', file: name, code }, `cannot read delayed message ${name}: ${code ?? (err as Error).message}; trying again later`);
-      return { skip: 'unreadable' };
-    } finally {
-      await handle.close().catch(() => undefined);
-    }
+    if ('skip' in r && r.skip === 'vanished') this.drop(name);
+    return r;
   }
 
   /** A message read by read() is answered or given up: its bytes leave the budget. */
   release(line: Buffer): void {
     this.budget?.charge(-line.length);
-  }
-
-  private async readLine(name: string, handle: fs.promises.FileHandle, buf: Buffer, want: number, mtimeMs: number): Promise<SpoolRead> {
-    const max = this.opts.maxMessageBytes;
-    let got = 0;
-    while (got < want) {
-      const { bytesRead } = await handle.read(buf, got, want - got, got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    const data = buf.subarray(0, got);
-    const nl = data.indexOf(10);
-    const line = nl >= 0 ? data.subarray(0, nl) : data;
-    if (line.length > max) return await this.reject(name, `its first line is longer than gatewaycMaxRequestBytes (${max} bytes)`);
-    if (nl < 0 && Date.now() - mtimeMs < FRESH_MS) return { skip: 'incomplete' };
-    // lonnet writes a file in one go; one that stays empty holds nothing to deliver, and
-    // left in place it would take a name's room in memory for good.
-    if (line.length === 0) return await this.reject(name, 'empty');
-    const copy = Buffer.from(line);
-    this.budget?.charge(copy.length);
-    return { line: copy };
   }
 
   /** Removes a delivered message. One that cannot be removed is not sent again by this run. */
@@ -568,13 +508,4 @@ export class Spool {
     for (const peer of this.replaceIndex(found)) this.filesFor.emit(peer);
     for (const [name, why] of odd) await this.reject(name, why);
   }
-}
-
-/** What an entry is, if its type alone (from fstat, or from readdir for free) says it is no message. */
-function oddKind(d: fs.Stats | fs.Dirent): string | undefined {
-  if (d.isDirectory()) return 'a directory';
-  if (d.isFIFO()) return 'a FIFO';
-  if (d.isSocket()) return 'a socket';
-  if (d.isCharacterDevice() || d.isBlockDevice()) return 'a device';
-  return undefined;
 }
