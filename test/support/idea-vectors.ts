@@ -28,3 +28,20 @@ export const IDEA_VECTORS: readonly (readonly [key: string, plaintext: string, c
   ['00112233445566778899aabbccddeeff', 'f0f1f2f3f4f5f6f7', 'b8bc6ed5c899265d'], // Bouncy Castle
   ['00112233445566778899aabbccddeeff', 'f8f9fafbfcfdfeff', '2bcfad1fc6d4287d'], // Bouncy Castle
 ];
+
+/**
+ * Keys and blocks made only of 0x0000 and 0xffff words: the multiplication's edge cases
+ * (0 stands for 2^16, 0xffff is 2^16 - 1 ≡ -2). Every block mix, for every `keyStep`-th
+ * key mix.
+ */
+export function* edgeWordCases(keyStep: number): Generator<{ key: Buffer; block: Buffer }> {
+  for (let km = 0; km < 256; km += keyStep) {
+    const key = Buffer.alloc(16);
+    for (let w = 0; w < 8; w++) if (km & (1 << w)) key.writeUInt16BE(0xffff, 2 * w);
+    for (let pm = 0; pm < 16; pm++) {
+      const block = Buffer.alloc(8);
+      for (let w = 0; w < 4; w++) if (pm & (1 << w)) block.writeUInt16BE(0xffff, 2 * w);
+      yield { key, block };
+    }
+  }
+}
